@@ -1,0 +1,5 @@
+import sys
+
+from localbase.cli import main
+
+sys.exit(main())

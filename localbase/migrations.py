@@ -1,0 +1,80 @@
+"""Supabase bootstrap, project migrations and the seed, tracked like the Supabase CLI does.
+
+Migrations are ``<version>_<name>.sql`` files applied in version order, each in its own
+transaction, and recorded in ``supabase_migrations.schema_migrations``; a restart applies only
+the ones added since.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+from localbase.errors import MigrationError
+
+_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>.+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+
+def discover(directory: Path) -> list[Migration]:
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            found.append(Migration(match["version"], match["name"], path))
+    return sorted(found, key=lambda m: m.version)
+
+
+def bootstrap(dsn: str) -> None:
+    """Create Supabase's roles and schemas in a fresh cluster."""
+    script = resources.files("localbase").joinpath("sql/bootstrap.sql").read_text()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(script.encode())
+
+
+def apply_pending(dsn: str, directory: Path) -> list[Migration]:
+    """Apply the migrations not recorded yet; return them."""
+    applied: list[Migration] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        done = {row[0] for row in conn.execute(
+            "select version from supabase_migrations.schema_migrations")}
+        for migration in discover(directory):
+            if migration.version in done:
+                continue
+            text = migration.path.read_text()
+            _run_script(conn, text, migration.path, record=migration)
+            applied.append(migration)
+    return applied
+
+
+def apply_seed(dsn: str, seed: Path) -> None:
+    if not seed.is_file():
+        return
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        _run_script(conn, seed.read_text(), seed, record=None)
+
+
+def _run_script(conn: psycopg.Connection, text: str, path: Path,
+                record: Migration | None) -> None:
+    try:
+        with conn.transaction():
+            if text.strip():
+                conn.execute(text.encode())
+            if record is not None:
+                conn.execute(
+                    "insert into supabase_migrations.schema_migrations (version, name, statements)"
+                    " values (%s, %s, %s)", (record.version, record.name, [text]))
+    except psycopg.Error as exc:
+        raise MigrationError(f"{path}: {exc.diag.message_primary or exc}") from exc

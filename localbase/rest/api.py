@@ -1,0 +1,330 @@
+"""``/rest/v1``: PostgREST's HTTP semantics over the parsed query and the SQL builder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from localbase.auth import ApiKeyError, AuthError, Identity, request_identity
+from localbase.db import Database, RequestContext
+from localbase.rest import statements
+from localbase.rest.catalog import EXPOSED_SCHEMAS, Catalog, Function, Table
+from localbase.rest.errors import JSON_TYPE, RestError, body_error, from_postgres, jwt_error
+from localbase.rest.query import ReadQuery, parse_query
+
+log = logging.getLogger("localbase.rest")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+SINGULAR = "application/vnd.pgrst.object+json"
+_ACCEPTABLE = ("*/*", "application/json", "application/*", SINGULAR)
+
+
+@dataclass(frozen=True)
+class Prefer:
+    representation: bool = True
+    count: bool = False
+    resolution: str | None = None
+    missing_default: bool = False
+    max_affected: int | None = None
+
+    @classmethod
+    def parse(cls, header: str, *, default_representation: bool) -> Prefer:
+        items = dict(
+            part.strip().partition("=")[::2] for part in header.split(",") if part.strip()
+        )
+        max_affected = None
+        if items.get("handling") == "strict" and items.get("max-affected", "").isdigit():
+            max_affected = int(items["max-affected"])
+        representation = default_representation
+        if "return" in items:
+            representation = items["return"] == "representation"
+        return cls(representation, items.get("count") in {"exact", "planned", "estimated"},
+                   items.get("resolution"), items.get("missing") == "default", max_affected)
+
+
+def api_key_error(exc: ApiKeyError) -> Response:
+    return JSONResponse({"message": exc.message, "hint": exc.hint}, status_code=401)
+
+
+class RestApi:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._catalog: Catalog | None = None
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._catalog = None
+
+    async def catalog(self) -> Catalog:
+        catalog = self._catalog
+        if catalog is None:
+            async with self._lock:
+                if self._catalog is None:
+                    async with self.db.pool.connection() as conn:
+                        self._catalog = await Catalog.load(conn)
+                catalog = self._catalog
+        return catalog
+
+    async def handle(self, request: Request) -> Response:
+        head = request.method == "HEAD"
+        try:
+            identity = request_identity(request.headers, request.query_params)
+        except ApiKeyError as exc:
+            return api_key_error(exc)
+        except AuthError as exc:
+            return jwt_error(exc.message, exc.code).response(head=head)
+        try:
+            return await self._dispatch(request, identity)
+        except RestError as exc:
+            return exc.response(head=head)
+        except psycopg.Error as exc:
+            return from_postgres(exc, identity.role).response(head=head)
+
+    async def _dispatch(self, request: Request, identity: Identity) -> Response:
+        path = request.path_params["path"].strip("/")
+        schema = _schema(request)
+        accept = request.headers.get("accept", "*/*")
+        if not any(kind in accept for kind in _ACCEPTABLE) and accept.strip():
+            raise RestError(406, "PGRST107", f"None of these media types are available: {accept}")
+        singular = SINGULAR in accept
+        params = request.query_params.multi_items()
+        catalog = await self.catalog()
+        if path.startswith("rpc/"):
+            function_name = path.removeprefix("rpc/")
+            return await self._rpc(request, identity, schema, catalog, function_name, params,
+                                   singular)
+        if not path or "/" in path:
+            raise RestError(404, "PGRST125", f"Invalid path specified in request URL: /{path}")
+        table = catalog.tables.get((schema, path))
+        if table is None:
+            raise RestError(404, "PGRST205",
+                            f"Could not find the table '{schema}.{path}' in the schema cache",
+                            hint=catalog.suggest_table(schema, path))
+        query = parse_query(params)
+        ctx = RequestContext(identity, request.method, request.url.path, request.headers,
+                             schema, read_only=request.method in {"GET", "HEAD"})
+        if request.method in {"GET", "HEAD"}:
+            prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
+            statement = statements.read(table, query, count=prefer.count)
+            return await self._run_read(ctx, statement, query, prefer, singular)
+        if request.method == "POST":
+            return await self._insert(request, ctx, table, query, singular)
+        if request.method == "PATCH":
+            prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
+            body = await _json_body(request)
+            if not isinstance(body, dict):
+                raise body_error()
+            statement = statements.update(table, query, body, representation=prefer.representation)
+            return await self._run_write(ctx, statement, prefer, singular, "update")
+        if request.method == "DELETE":
+            prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
+            statement = statements.delete(table, query, representation=prefer.representation)
+            return await self._run_write(ctx, statement, prefer, singular, "delete")
+        raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+
+    async def _insert(self, request: Request, ctx: RequestContext, table: Table,
+                      query: ReadQuery, singular: bool) -> Response:
+        prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
+        body = await _json_body(request)
+        rows = [body] if isinstance(body, dict) else body
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise body_error()
+        if query.columns is None and any(set(r) != set(rows[0]) for r in rows):
+            raise body_error("All object keys must match")
+        if query.on_conflict is not None and prefer.resolution is None:
+            prefer = Prefer(prefer.representation, prefer.count, None, prefer.missing_default)
+        statement = statements.insert(
+            table, query, rows, representation=prefer.representation, count=prefer.count,
+            resolution=prefer.resolution, missing_default=prefer.missing_default)
+        if not rows:
+            return _mutation_response(200 if prefer.resolution else 201, "[]", 0, prefer,
+                                      singular, "insert")
+        return await self._run_write(ctx, statement, prefer, singular, "insert")
+
+    async def _run_read(self, ctx: RequestContext, statement: statements.Statement,
+                        query: ReadQuery, prefer: Prefer, singular: bool) -> Response:
+        async with self.db.transaction(ctx) as conn:
+            cur = await conn.execute(statement.query, statement.params)
+            total, page, body = await _one(cur)
+        return _read_response(ctx.method == "HEAD", total, page, body, query.offset, prefer,
+                              singular)
+
+    async def _run_write(self, ctx: RequestContext, statement: statements.Statement,
+                         prefer: Prefer, singular: bool, kind: str) -> Response:
+        async with self.db.transaction(ctx) as conn:
+            cur = await conn.execute(statement.query, statement.params)
+            row = await cur.fetchone()
+            assert row is not None
+            page, body, inserted = int(row[1]), row[2], row[3]
+            if singular and page != 1:
+                raise _singular_error(page)
+            if prefer.max_affected is not None and page > prefer.max_affected:
+                raise RestError(400, "PGRST124",
+                                "Query result exceeds max-affected preference constraint",
+                                f"The query affects {page} rows")
+        status = 200 if inserted is False or (prefer.resolution == "merge-duplicates" and not page) else 201
+        return _mutation_response(status, body, page, prefer, singular, kind)
+
+    async def _rpc(self, request: Request, identity: Identity, schema: str, catalog: Catalog,
+                   name: str, params: list[tuple[str, str]], singular: bool) -> Response:
+        method = request.method
+        if method not in {"GET", "HEAD", "POST"}:
+            raise RestError(405, "PGRST101", f"Cannot use the {method} method on RPC")
+        query = parse_query(params, rpc=method != "POST")
+        if method == "POST":
+            raw = await _json_body(request, empty_ok=True)
+            body: Any = {} if raw is None else raw
+        else:
+            body = dict(query.arguments)
+        function = _resolve(catalog, schema, name, body, json_body=method == "POST")
+        arguments = _arguments(function, body)
+        prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
+        statement, shape = statements.call(function, arguments, query, count=prefer.count)
+        read_only = method != "POST" or function.volatility in {"i", "s"}
+        ctx = RequestContext(identity, method, request.url.path, request.headers, schema,
+                             read_only=read_only)
+        async with self.db.transaction(ctx) as conn:
+            cur = await conn.execute(statement.query, statement.params)
+            row = await cur.fetchone()
+            if shape == "set" and singular:
+                assert row is not None
+                if row[1] != 1:
+                    raise _singular_error(int(row[1]))
+        head = method == "HEAD"
+        if shape == "void":
+            return Response(status_code=204)
+        assert row is not None
+        if shape == "scalar":
+            return _json(200, row[0] if row[0] is not None else "null", head=head)
+        if shape == "object":
+            _total, page, body_text, _ = row
+            return _json(200, _first(body_text) if page else "null", head=head)
+        total, page, body_text, _ = row
+        return _read_response(head, total, page, body_text, query.offset, prefer, singular)
+
+
+def _schema(request: Request) -> str:
+    header = "accept-profile" if request.method in {"GET", "HEAD"} else "content-profile"
+    schema = request.headers.get(header, EXPOSED_SCHEMAS[0])
+    if schema not in EXPOSED_SCHEMAS:
+        raise RestError(406, "PGRST106", f"Invalid schema: {schema}",
+                        hint="Only the following schemas are exposed: "
+                        + ", ".join(EXPOSED_SCHEMAS))
+    return schema
+
+
+async def _json_body(request: Request, *, empty_ok: bool = False) -> Any:
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_BODY_BYTES:
+        raise RestError(413, "PGRST413", "Request body too large",
+                        f"The limit is {MAX_BODY_BYTES} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise RestError(413, "PGRST413", "Request body too large",
+                        f"The limit is {MAX_BODY_BYTES} bytes")
+    if not raw.strip():
+        if empty_ok:
+            return None
+        raise body_error()
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise body_error() from exc
+
+
+def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: bool) -> Function:
+    candidates = catalog.functions.get((schema, name), [])
+    names = set(body) if isinstance(body, dict) else set()
+    matches = [f for f in candidates if isinstance(body, dict) and f.accepts(names)]
+    if not matches and json_body:
+        matches = [f for f in candidates if f.single_unnamed_json]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RestError(300, "PGRST203",
+                        f"Could not choose the best candidate function between: "
+                        + ", ".join(f"{schema}.{name}({', '.join(p.name for p in f.parameters)})"
+                                    for f in matches))
+    listed = ", ".join(sorted(names))
+    signature = f"{schema}.{name}({listed})" if names else f"{schema}.{name} without parameters"
+    with_params = f"with parameters {listed}" if names else "without parameters"
+    raise RestError(
+        404, "PGRST202", f"Could not find the function {signature} in the schema cache",
+        f"Searched for the function {schema}.{name} {with_params} or with a single unnamed "
+        "json/jsonb parameter, but no matches were found in the schema cache.",
+        catalog.suggest_function(schema, name))
+
+
+def _arguments(function: Function, body: Any) -> dict[str, str | None]:
+    if function.single_unnamed_json and not (isinstance(body, dict) and function.accepts(set(body))):
+        return {"": json.dumps(body)}
+    assert isinstance(body, dict)
+    types = {p.name: p.type for p in function.parameters}
+    return {name: statements.argument_text(value, types[name]) for name, value in body.items()}
+
+
+async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[int | None, int, str]:
+    row = await cur.fetchone()
+    assert row is not None
+    return row[0], int(row[1]), row[2]
+
+
+
+def _singular_error(rows: int) -> RestError:
+    return RestError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
+                     f"The result contains {rows} rows")
+
+
+def _first(body: str) -> str:
+    return body.strip()[1:-1].strip()
+
+
+def _json(status: int, body: str, *, head: bool = False,
+          headers: Mapping[str, str] | None = None, content_type: str = JSON_TYPE) -> Response:
+    return Response(b"" if head else body.encode(), status_code=status, headers=dict(headers or {}),
+                    media_type=content_type)
+
+
+def _read_response(head: bool, total: int | None, page: int, body: str, offset: int,
+                   prefer: Prefer, singular: bool) -> Response:
+    total_text = "*" if total is None else str(total)
+    if total is not None and offset > total and total > 0:
+        raise RestError(416, "PGRST103", "Requested range not satisfiable",
+                        f"An offset of {offset} was requested, but there are only {total} rows.",
+                        headers={"Content-Range": f"*/{total}"})
+    content_range = f"{offset}-{offset + page - 1}/{total_text}" if page else f"*/{total_text}"
+    status = 200
+    if total is not None and (page < total) and not (total == 0):
+        status = 206
+    if singular:
+        if page != 1:
+            raise _singular_error(page)
+        return _json(200, _first(body), head=head, headers={"Content-Range": content_range},
+                     content_type=f"{SINGULAR}; charset=utf-8")
+    return _json(status, body, head=head, headers={"Content-Range": content_range})
+
+
+def _mutation_response(status: int, body: str, page: int, prefer: Prefer, singular: bool,
+                       kind: str) -> Response:
+    count = str(page) if prefer.count else "*"
+    if kind == "update" and page:
+        content_range = f"0-{page - 1}/{count}"
+    else:
+        content_range = f"*/{count}"
+    headers = {"Content-Range": content_range}
+    if kind != "insert":
+        status = 200
+    if not prefer.representation:
+        return Response(status_code=204 if kind != "insert" else status, headers=headers)
+    if singular:
+        return _json(status, _first(body), headers=headers,
+                     content_type=f"{SINGULAR}; charset=utf-8")
+    return _json(status, body, headers=headers)

@@ -1,0 +1,137 @@
+"""The schema cache: tables, columns, primary keys and functions of the exposed schemas.
+
+Like PostgREST's, it is loaded once and reloaded on ``NOTIFY pgrst, 'reload schema'`` (which
+the bootstrap's DDL event triggers send after every ``CREATE``/``ALTER``/``DROP``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import psycopg
+
+EXPOSED_SCHEMAS = ("public", "graphql_public")
+
+_TABLES_SQL = """
+select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname,
+       coalesce((select array_agg(k.attname order by array_position(i.indkey, k.attnum))
+                 from pg_index i join pg_attribute k
+                   on k.attrelid = i.indrelid and k.attnum = any(i.indkey)
+                 where i.indrelid = c.oid and i.indisprimary), '{}')
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+join pg_type t on t.oid = a.atttypid
+where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any(%s)
+order by n.nspname, c.relname, a.attnum
+"""
+
+_FUNCTIONS_SQL = """
+select n.nspname, p.proname, p.proretset, p.provolatile, p.pronargdefaults,
+       coalesce(array(select format_type(x, null) from unnest(p.proargtypes) x), '{}'),
+       coalesce(p.proargnames, '{}'), coalesce(p.proargmodes::text[], '{}'),
+       format_type(p.prorettype, null), rt.typtype, rt.typrelid <> 0 or rt.oid = 'record'::regtype
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type rt on rt.oid = p.prorettype
+where n.nspname = any(%s) and p.prokind = 'f'
+"""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(), safe to splice as a cast target
+    typname: str
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: dict[str, Column]
+    primary_key: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str  # "" for an unnamed parameter
+    type: str
+    has_default: bool
+
+
+@dataclass(frozen=True)
+class Function:
+    schema: str
+    name: str
+    parameters: tuple[Parameter, ...]
+    returns_set: bool
+    returns_composite: bool
+    return_type: str
+    volatility: str  # "i" | "s" | "v"
+
+    @property
+    def returns_void(self) -> bool:
+        return self.return_type == "void"
+
+    @property
+    def single_unnamed_json(self) -> bool:
+        return (len(self.parameters) == 1 and self.parameters[0].name == ""
+                and self.parameters[0].type in {"json", "jsonb"})
+
+    def accepts(self, names: set[str]) -> bool:
+        required = {p.name for p in self.parameters if not p.has_default}
+        known = {p.name for p in self.parameters}
+        return required <= names <= known
+
+
+@dataclass
+class Catalog:
+    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, conn: psycopg.AsyncConnection) -> Catalog:
+        catalog = cls()
+        columns: dict[tuple[str, str], dict[str, Column]] = {}
+        keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        cur = await conn.execute(_TABLES_SQL, (list(EXPOSED_SCHEMAS),))
+        for schema, table, name, type_, typname, pk in await cur.fetchall():
+            columns.setdefault((schema, table), {})[name] = Column(name, type_, typname)
+            keys[(schema, table)] = tuple(pk)
+        for key, cols in columns.items():
+            catalog.tables[key] = Table(key[0], key[1], cols, keys[key])
+        cur = await conn.execute(_FUNCTIONS_SQL, (list(EXPOSED_SCHEMAS),))
+        for row in await cur.fetchall():
+            function = _function_from_row(row)
+            catalog.functions.setdefault((function.schema, function.name), []).append(function)
+        return catalog
+
+    def suggest_table(self, schema: str, name: str) -> str | None:
+        names = [t for (s, t) in self.tables if s == schema]
+        close = difflib.get_close_matches(name, names, n=1)
+        return f"Perhaps you meant the table '{schema}.{close[0]}'" if close else None
+
+    def suggest_function(self, schema: str, name: str) -> str | None:
+        names = [f for (s, f) in self.functions if s == schema]
+        close = difflib.get_close_matches(name, names, n=1)
+        return f"Perhaps you meant to call the function {schema}.{close[0]}" if close else None
+
+
+def _function_from_row(row: tuple[object, ...]) -> Function:
+    (schema, name, retset, volatility, ndefaults, in_types, names, modes, rettype, _typtype,
+     composite) = row
+    assert isinstance(in_types, list) and isinstance(names, list) and isinstance(modes, list)
+    if modes:
+        in_names = [n for n, m in zip(names, modes, strict=False) if m in ("i", "b", "v")]
+    else:
+        in_names = list(names)
+    in_names += [""] * (len(in_types) - len(in_names))
+    first_default = len(in_types) - int(str(ndefaults))
+    parameters = tuple(
+        Parameter(str(n), str(t), i >= first_default)
+        for i, (n, t) in enumerate(zip(in_names, in_types, strict=False))
+    )
+    return Function(str(schema), str(name), parameters, bool(retset), bool(composite),
+                    str(rettype), str(volatility))

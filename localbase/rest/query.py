@@ -1,0 +1,358 @@
+"""The PostgREST query-string grammar (spec ``postgrest.md`` §5.3), parsed into typed nodes.
+
+Nothing here touches SQL: the builder turns these nodes into statements with quoted
+identifiers and bound values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from localbase.rest.errors import RestError, parse_error
+
+SIMPLE_OPS = frozenset(
+    {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch",
+     "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "isdistinct"}
+)
+QUANTIFIABLE_OPS = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
+FTS_OPS = frozenset({"fts", "plfts", "phfts", "wfts"})
+IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
+RESERVED = frozenset({"select", "columns", "on_conflict", "apikey"})
+LOGIC_KEYS = frozenset({"or", "and", "not.or", "not.and"})
+
+_IDENT = r"[^.,:()\-\s>\"]+"
+_FIELD_RE = re.compile(rf"^(?P<name>{_IDENT}|\"[^\"]+\")(?P<path>(?:->>?[^-]+?)*)$")
+_SELECT_RE = re.compile(r"^(?:(?P<alias>[^:]+):(?!:))?(?P<field>[^:]+?)(?:::(?P<cast>\w+))?$")
+_OP_RE = re.compile(r"^(?P<op>[a-z_]+)(?:\((?P<arg>[a-z_]+)\))?$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A column, optionally followed by a JSON path (``data->a->>b``)."""
+
+    name: str
+    path: tuple[tuple[str, str], ...] = ()  # (arrow, key)
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: Field
+    op: str
+    value: str | tuple[str, ...]
+    negate: bool = False
+    quantifier: str | None = None  # "any" / "all" for eq(any) and friends; language for fts
+
+
+@dataclass(frozen=True)
+class Logic:
+    op: str  # "and" | "or"
+    children: tuple[Filter | Logic, ...]
+    negate: bool = False
+
+
+Condition = Filter | Logic
+
+
+@dataclass(frozen=True)
+class SelectItem:
+    field: Field | None  # None means "*"
+    alias: str | None = None
+    cast: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderTerm:
+    field: Field
+    descending: bool = False
+    nulls: str | None = None  # "first" | "last"
+
+
+@dataclass
+class ReadQuery:
+    select: list[SelectItem] = field(default_factory=lambda: [SelectItem(None)])
+    where: list[Condition] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int = 0
+    columns: list[str] | None = None
+    on_conflict: list[str] | None = None
+    arguments: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_field(text: str) -> Field:
+    text = text.strip()
+    match = _FIELD_RE.match(text)
+    if not match:
+        raise parse_error(f'"failed to parse field ({text})"', "unexpected character")
+    name = match["name"].strip('"')
+    path = tuple(
+        (arrow, key.strip("'\""))
+        for arrow, key in re.findall(r"(->>?)([^-]+?)(?=->|$)", match["path"])
+    )
+    return Field(name, path)
+
+
+def parse_operation(field_: Field, text: str, *, source: str) -> Filter:
+    """``[not.]op[(mod)].value`` → Filter. Values of simple operators are taken literally."""
+    negate = False
+    if text.startswith("not."):
+        negate, text = True, text[4:]
+    op_token, dot, value = text.partition(".")
+    match = _OP_RE.match(op_token)
+    if not dot or not match:
+        raise parse_error(f'"failed to parse filter ({source})" (line 1, column 1)',
+                          "unexpected end of input expecting operator")
+    op, arg = match["op"], match["arg"]
+    if op == "in" and arg is None:
+        return Filter(field_, "in", parse_in_list(value, source), negate)
+    if op == "is" and arg is None:
+        if value.lower() not in IS_VALUES:
+            raise parse_error(f'"failed to parse filter ({source})" (line 1, column 4)',
+                              'unexpected "' + value[:1] + '" expecting null or trilean value')
+        return Filter(field_, "is", value.lower(), negate)
+    if op in FTS_OPS:
+        return Filter(field_, op, value, negate, arg)
+    if op in SIMPLE_OPS and (arg is None or (op in QUANTIFIABLE_OPS and arg in {"any", "all"})):
+        if arg is not None:
+            return Filter(field_, op, parse_in_list(_brace_to_paren(value), source), negate, arg)
+        return Filter(field_, op, value, negate)
+    raise parse_error(f'"failed to parse filter ({source})" (line 1, column 1)',
+                      f'unexpected "{op_token[:1]}" expecting operator (eq, gt, ...)')
+
+
+def _brace_to_paren(value: str) -> str:
+    if value.startswith("{") and value.endswith("}"):
+        return "(" + value[1:-1] + ")"
+    return value
+
+
+def parse_in_list(text: str, source: str) -> tuple[str, ...]:
+    """``(a,"b,c",d)`` → elements; double-quoted elements unescape ``\\"`` and ``\\\\``."""
+    stripped = text.strip()
+    if not (stripped.startswith("(") and stripped.endswith(")")):
+        raise parse_error(f'"failed to parse filter ({source})" (line 1, column 4)',
+                          'unexpected end of input expecting "("')
+    items, rest = _split_elements(stripped[1:-1], source)
+    if rest:
+        raise parse_error(f'"failed to parse filter ({source})"', "unexpected text after list")
+    return tuple(items)
+
+
+def _split_elements(body: str, source: str) -> tuple[list[str], str]:
+    items: list[str] = []
+    i = 0
+    if body.strip() == "":
+        return items, ""
+    while True:
+        while i < len(body) and body[i] == " ":
+            i += 1
+        if i < len(body) and body[i] == '"':
+            value, i = _quoted(body, i, source)
+        else:
+            j = i
+            while j < len(body) and body[j] not in ",":
+                j += 1
+            value, i = body[i:j], j
+        items.append(value)
+        if i >= len(body):
+            return items, ""
+        if body[i] != ",":
+            return items, body[i:]
+        i += 1
+
+
+def _quoted(text: str, start: int, source: str) -> tuple[str, int]:
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        if char == '"':
+            return "".join(out), i + 1
+        out.append(char)
+        i += 1
+    raise parse_error(f'"failed to parse filter ({source})"', 'unexpected end of input expecting "')
+
+
+def parse_logic(key: str, value: str) -> Logic:
+    """``or=(a.eq.1,and(b.gt.2,c.is.null))`` (key may be ``not.or``)."""
+    negate = key.startswith("not.")
+    op = key.removeprefix("not.")
+    text = value.strip()
+    if not (text.startswith("(") and text.endswith(")")):
+        raise parse_error(f'"failed to parse logic tree ({value})" (line 1, column 4)',
+                          'unexpected end of input expecting "("')
+    children, end = _logic_children(text, 1, value)
+    if end != len(text):
+        raise parse_error(f'"failed to parse logic tree ({value})"', "unexpected text")
+    return Logic(op, tuple(children), negate)
+
+
+def _logic_children(text: str, i: int, source: str) -> tuple[list[Condition], int]:
+    children: list[Condition] = []
+    while True:
+        child, i = _logic_item(text, i, source)
+        children.append(child)
+        if i >= len(text):
+            raise parse_error(f'"failed to parse logic tree ({source})"',
+                              'unexpected end of input expecting ")"')
+        if text[i] == ")":
+            return children, i + 1
+        if text[i] != ",":
+            raise parse_error(f'"failed to parse logic tree ({source})"',
+                              f'unexpected "{text[i]}" expecting ","')
+        i += 1
+
+
+def _logic_item(text: str, i: int, source: str) -> tuple[Condition, int]:
+    match = re.compile(r"(not\.)?(and|or)\(").match(text, i)
+    if match:
+        children, end = _logic_children(text, match.end(), source)
+        return Logic(match[2], tuple(children), bool(match[1])), end
+    # field.[not.]op.value — the field ends at the first "." that is not inside a JSON arrow.
+    dot = text.find(".", i)
+    if dot < 0:
+        raise parse_error(f'"failed to parse logic tree ({source})"', "expecting field")
+    field_ = parse_field(text[i:dot])
+    j = dot + 1
+    op_start = j
+    if text.startswith("not.", j):
+        j += 4
+    op_end = text.find(".", j)
+    if op_end < 0:
+        raise parse_error(f'"failed to parse logic tree ({source})"', "expecting operator")
+    value, end = _logic_value(text, op_end + 1, source)
+    return parse_operation(field_, text[op_start:op_end + 1] + value, source=source), end
+
+
+def _logic_value(text: str, i: int, source: str) -> tuple[str, int]:
+    if i < len(text) and text[i] == '"':
+        value, end = _quoted(text, i, source)
+        return value, end
+    if i < len(text) and text[i] in "({":
+        closing = ")" if text[i] == "(" else "}"
+        depth, j, in_quotes = 0, i, False
+        while j < len(text):
+            char = text[j]
+            if char == '"' and text[j - 1] != "\\":
+                in_quotes = not in_quotes
+            elif not in_quotes and char == text[i]:
+                depth += 1
+            elif not in_quotes and char == closing:
+                depth -= 1
+                if depth == 0:
+                    return text[i:j + 1], j + 1
+            j += 1
+        raise parse_error(f'"failed to parse logic tree ({source})"',
+                          f'unexpected end of input expecting "{closing}"')
+    j = i
+    while j < len(text) and text[j] not in ",)":
+        j += 1
+    return text[i:j], j
+
+
+def parse_select(text: str) -> list[SelectItem]:
+    items: list[SelectItem] = []
+    for raw in _split_top_level(text):
+        raw = raw.strip()
+        if raw == "*":
+            items.append(SelectItem(None))
+            continue
+        if "(" in raw:
+            raise RestError(400, "PGRST200",
+                            "Could not find a relationship in the schema cache",
+                            f"localbase does not support embedded resources: {raw}")
+        match = _SELECT_RE.match(raw)
+        if match is None:
+            raise parse_error(f'"failed to parse select parameter ({text})"',
+                              "unexpected empty field")
+        alias, raw, cast = match["alias"], match["field"], match["cast"]
+        items.append(SelectItem(parse_field(raw), alias, cast or None))
+    return items or [SelectItem(None)]
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()] if text.strip() else []
+
+
+def parse_order(text: str) -> list[OrderTerm]:
+    terms = []
+    for raw in _split_top_level(text):
+        pieces = raw.strip().split(".")
+        field_ = parse_field(pieces[0])
+        descending, nulls = False, None
+        for modifier in pieces[1:]:
+            if modifier in {"asc", "desc"}:
+                descending = modifier == "desc"
+            elif modifier in {"nullsfirst", "nullslast"}:
+                nulls = modifier[5:]
+            else:
+                raise parse_error(f'"failed to parse order ({text})" (line 1, column 1)',
+                                  f'unexpected "{modifier}" expecting "asc", "desc", '
+                                  '"nullsfirst" or "nullslast"')
+        terms.append(OrderTerm(field_, descending, nulls))
+    return terms
+
+
+def parse_non_negative(name: str, text: str) -> int:
+    if not text.isdigit():
+        raise parse_error(f'"failed to parse {name} parameter ({text})"',
+                          "expecting a non-negative integer")
+    return int(text)
+
+
+def parse_identifier_list(text: str) -> list[str]:
+    return [part.strip().strip('"') for part in text.split(",") if part.strip()]
+
+
+def parse_query(params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuery:
+    """Split a query string into reserved parameters, filters and (for RPC GET) arguments."""
+    query = ReadQuery()
+    for key, value in params:
+        if key == "select":
+            query.select = parse_select(value)
+        elif key == "columns":
+            query.columns = parse_identifier_list(value)
+        elif key == "on_conflict":
+            query.on_conflict = parse_identifier_list(value)
+        elif key == "order":
+            query.order = parse_order(value)
+        elif key == "limit":
+            query.limit = parse_non_negative("limit", value)
+        elif key == "offset":
+            query.offset = parse_non_negative("offset", value)
+        elif key in LOGIC_KEYS:
+            query.where.append(parse_logic(key, value))
+        elif key in RESERVED:
+            continue
+        elif "." in key.split("->")[0] or key.rsplit(".", 1)[-1] in {"order", "limit", "offset"}:
+            raise parse_error(f'"failed to parse filter ({key})"',
+                              "localbase does not support filters on embedded resources")
+        elif rpc and not _looks_like_operation(value):
+            query.arguments.append((key, value))
+        else:
+            query.where.append(parse_operation(parse_field(key), value, source=value))
+    return query
+
+
+def _looks_like_operation(value: str) -> bool:
+    text = value.removeprefix("not.")
+    op_token, dot, _ = text.partition(".")
+    match = _OP_RE.match(op_token)
+    return bool(dot and match and (match["op"] in SIMPLE_OPS | FTS_OPS | {"in", "is"}))

@@ -1,0 +1,356 @@
+"""Parsed requests → SQL. Identifiers are always quoted; values are always bound parameters.
+
+Values are bound as *unknown*-typed text (psycopg's default for ``str``), so PostgreSQL casts
+them to the column's type exactly as PostgREST's unknown literals are cast: ``id=eq.abc`` on a
+uuid column fails with 22P02, ``n=eq.5`` compares numerically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from localbase.rest.catalog import Function, Table
+from localbase.rest.errors import RestError, parse_error
+from localbase.rest.query import Condition, Field, Filter, Logic, ReadQuery, SelectItem
+
+MAX_ROWS = 1000  # db-max-rows on Supabase
+
+_OPERATORS = {
+    "eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
+    "like": "like", "ilike": "ilike", "match": "~", "imatch": "~*",
+    "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>",
+    "adj": "-|-", "isdistinct": "is distinct from",
+}
+_FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery",
+        "wfts": "websearch_to_tsquery"}
+_IS = {"null": "is null", "not_null": "is not null", "true": "is true", "false": "is false",
+       "unknown": "is unknown"}
+
+
+@dataclass
+class Statement:
+    query: sql.Composable
+    params: list[Any]
+
+
+def array_literal(items: Sequence[object]) -> str:
+    """A PostgreSQL array literal with every element quoted (``None`` → NULL)."""
+    out = []
+    for item in items:
+        if item is None:
+            out.append("NULL")
+        elif isinstance(item, list | tuple):
+            out.append(array_literal(item))
+        else:
+            text = _scalar_text(item)
+            out.append('"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(out) + "}"
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+class Builder:
+    """Builds the statements for one table or function."""
+
+    def __init__(self, table: Table | None, alias: str) -> None:
+        self.table = table
+        self.alias = sql.Identifier(alias)
+        self.params: list[Any] = []
+
+    # -- expressions -------------------------------------------------------------------------
+    def field(self, field_: Field) -> sql.Composable:
+        expr: sql.Composable = sql.SQL("{}.{}").format(self.alias, sql.Identifier(field_.name))
+        for arrow, key in field_.path:
+            key_sql = sql.Literal(int(key)) if key.lstrip("-").isdigit() else sql.Literal(key)
+            expr = sql.SQL("{}{}{}").format(expr, sql.SQL(arrow), key_sql)
+        return expr
+
+    def bind(self, value: object) -> sql.Composable:
+        self.params.append(value)
+        return sql.Placeholder()
+
+    def condition(self, node: Condition) -> sql.Composable:
+        if isinstance(node, Logic):
+            joiner = sql.SQL(" and " if node.op == "and" else " or ")
+            inner = sql.SQL("({})").format(joiner.join(self.condition(c) for c in node.children))
+            return sql.SQL("not {}").format(inner) if node.negate else inner
+        expr = self._filter(node)
+        return sql.SQL("not ({})").format(expr) if node.negate else expr
+
+    def _filter(self, node: Filter) -> sql.Composable:
+        column = self.field(node.field)
+        if node.op == "is":
+            assert isinstance(node.value, str)
+            return sql.SQL("{} {}").format(column, sql.SQL(_IS[node.value]))
+        if node.op == "in":
+            return sql.SQL("{} = any({})").format(column, self.bind(array_literal(node.value)))
+        if node.op in _FTS:
+            function = sql.SQL(_FTS[node.op])
+            if node.quantifier:
+                query = sql.SQL("{}({}::regconfig, {})").format(
+                    function, self.bind(node.quantifier), self.bind(node.value))
+            else:
+                query = sql.SQL("{}({})").format(function, self.bind(node.value))
+            return sql.SQL("{} @@ {}").format(column, query)
+        operator = sql.SQL(_OPERATORS[node.op])
+        if node.quantifier:
+            values = [self._like(v) if node.op in {"like", "ilike"} else v for v in node.value]
+            return sql.SQL("{} {} {}({})").format(column, operator, sql.SQL(node.quantifier),
+                                                  self.bind(array_literal(values)))
+        assert isinstance(node.value, str)
+        value = self._like(node.value) if node.op in {"like", "ilike"} else node.value
+        return sql.SQL("{} {} {}").format(column, operator, self.bind(value))
+
+    @staticmethod
+    def _like(value: str) -> str:
+        return value.replace("*", "%")
+
+    def where(self, conditions: Sequence[Condition]) -> sql.Composable:
+        if not conditions:
+            return sql.SQL("")
+        return sql.SQL(" where ") + sql.SQL(" and ").join(self.condition(c) for c in conditions)
+
+    def select_list(self, items: Sequence[SelectItem]) -> sql.Composable:
+        parts = []
+        for item in items:
+            if item.field is None:
+                parts.append(sql.SQL("{}.*").format(self.alias))
+                continue
+            expr = self.field(item.field)
+            if item.cast:
+                expr = sql.SQL("cast({} as {})").format(expr, sql.SQL(item.cast))
+            name = item.alias or (item.field.path[-1][1] if item.field.path else item.field.name)
+            parts.append(sql.SQL("{} as {}").format(expr, sql.Identifier(name)))
+        return sql.SQL(", ").join(parts)
+
+    def order_by(self, query: ReadQuery) -> sql.Composable:
+        if not query.order:
+            return sql.SQL("")
+        terms = []
+        for term in query.order:
+            text = " desc" if term.descending else " asc"
+            if term.nulls:
+                text += f" nulls {term.nulls}"
+            terms.append(self.field(term.field) + sql.SQL(text))
+        return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
+
+
+def limit_offset(query: ReadQuery) -> sql.Composable:
+    limit = MAX_ROWS if query.limit is None else min(query.limit, MAX_ROWS)
+    return sql.SQL(" limit {} offset {}").format(sql.Literal(limit), sql.Literal(query.offset))
+
+
+def _aggregate(source: sql.Composable, count_sql: sql.Composable | None, *,
+               flagged: bool = False) -> sql.Composable:
+    """total (when counted), rows in this page, the JSON body, and whether any row was inserted
+    (upserts only: the source then carries a ``pgrst_inserted`` column, dropped from the body)."""
+    total = count_sql if count_sql is not None else sql.SQL("null::bigint")
+    if flagged:
+        body = sql.SQL("json_agg(to_jsonb(pgrst_source) - 'pgrst_inserted')")
+        inserted = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)")
+    else:
+        body, inserted = sql.SQL("json_agg(pgrst_source)"), sql.SQL("null::bool")
+    return sql.SQL(
+        "with pgrst_source as ({source}) "
+        "select ({total}) as total, (select count(*) from pgrst_source) as page, "
+        "coalesce((select {body} from pgrst_source), '[]')::text as body, {inserted}"
+    ).format(source=source, total=total, body=body, inserted=inserted)
+
+
+def read(table: Table, query: ReadQuery, *, count: bool) -> Statement:
+    builder = Builder(table, table.name)
+    relation = sql.SQL("{}.{} as {}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+    select = builder.select_list(query.select)
+    where = builder.where(query.where)
+    source = sql.SQL("select {} from {}{}{}{}").format(
+        select, relation, where, builder.order_by(query), limit_offset(query))
+    count_sql = None
+    if count:
+        count_builder = Builder(table, table.name)
+        count_sql = sql.SQL("select count(*) from {}{}").format(
+            relation, count_builder.where(query.where))
+        builder.params.extend(count_builder.params)
+    return Statement(_aggregate(source, count_sql), builder.params)
+
+
+def _returning(builder: Builder, query: ReadQuery, representation: bool) -> sql.Composable:
+    if not representation:
+        return sql.SQL(" returning 1")
+    return sql.SQL(" returning ") + builder.select_list(query.select)
+
+
+def check_columns(table: Table, names: Sequence[str]) -> None:
+    for name in names:
+        if name not in table.columns:
+            raise RestError(400, "PGRST204",
+                            f"Could not find the '{name}' column of '{table.name}' in the "
+                            "schema cache")
+
+
+def insert(table: Table, query: ReadQuery, rows: list[dict[str, Any]], *, representation: bool,
+           count: bool, resolution: str | None, missing_default: bool) -> Statement:
+    columns = query.columns if query.columns is not None else list(rows[0]) if rows else []
+    check_columns(table, columns)
+    builder = Builder(table, table.name)
+    target = sql.SQL("{}.{} as {}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+    idents = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    if not columns:
+        values = sql.SQL(" default values")
+    elif missing_default and query.columns is not None:
+        values = _values_with_defaults(builder, table, columns, rows)
+    else:
+        values = sql.SQL(" select {} from json_populate_recordset(null::{}.{}, {}::json)").format(
+            idents, sql.Identifier(table.schema), sql.Identifier(table.name),
+            builder.bind(json.dumps(rows)))
+    conflict = _on_conflict(table, query, columns, resolution)
+    flagged = resolution == "merge-duplicates" and bool(columns)
+    returning = _returning(builder, query, representation)
+    if flagged:
+        returning += sql.SQL(", ({}.xmax = 0) as pgrst_inserted").format(builder.alias)
+    source = sql.SQL("insert into {} ({}){}{}{}").format(
+        target, idents, values, conflict, returning)
+    if not columns:
+        source = sql.SQL("insert into {}{}{}").format(
+            target, values, _returning(builder, query, representation))
+    return Statement(_aggregate(source, None, flagged=flagged), builder.params)
+
+
+def _values_with_defaults(builder: Builder, table: Table, columns: Sequence[str],
+                          rows: list[dict[str, Any]]) -> sql.Composable:
+    """``values (…)`` rows where a listed column missing from an object takes its DEFAULT."""
+    relation = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
+    rendered = []
+    for row in rows:
+        cells = [
+            sql.SQL("(json_populate_record(null::{}, {}::json)).{}").format(
+                relation, builder.bind(json.dumps(row)), sql.Identifier(column))
+            if column in row else sql.SQL("default")
+            for column in columns
+        ]
+        rendered.append(sql.SQL("({})").format(sql.SQL(", ").join(cells)))
+    return sql.SQL(" values ") + sql.SQL(", ").join(rendered)
+
+
+def _on_conflict(table: Table, query: ReadQuery, columns: Sequence[str],
+                 resolution: str | None) -> sql.Composable:
+    if resolution is None:
+        return sql.SQL("")
+    target = query.on_conflict or list(table.primary_key)
+    check_columns(table, target)
+    if not target:
+        raise RestError(400, "PGRST100", "on_conflict requires a primary key or column list")
+    head = sql.SQL(" on conflict ({})").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in target))
+    if resolution == "ignore-duplicates" or not columns:
+        return head + sql.SQL(" do nothing")
+    sets = sql.SQL(", ").join(
+        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in columns)
+    return head + sql.SQL(" do update set ") + sets
+
+
+def update(table: Table, query: ReadQuery, body: dict[str, Any], *,
+           representation: bool) -> Statement:
+    check_columns(table, list(body))
+    builder = Builder(table, table.name)
+    target = sql.SQL("{}.{} as {}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+    if not body:
+        empty = sql.SQL("select {} from {} where false").format(
+            builder.select_list(query.select) if representation else sql.SQL("1"), target)
+        return Statement(_aggregate(empty, None), builder.params)
+    record = builder.bind(json.dumps(body))
+    sets = sql.SQL(", ").join(
+        sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c)) for c in body)
+    source = sql.SQL(
+        "update {} set {} from (select * from json_populate_record(null::{}.{}, {}::json)) "
+        "pgrst_body{}{}"
+    ).format(target, sets, sql.Identifier(table.schema), sql.Identifier(table.name), record,
+             builder.where(query.where), _returning(builder, query, representation))
+    return Statement(_aggregate(source, None), builder.params)
+
+
+def delete(table: Table, query: ReadQuery, *, representation: bool) -> Statement:
+    builder = Builder(table, table.name)
+    target = sql.SQL("{}.{} as {}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+    source = sql.SQL("delete from {}{}{}").format(
+        target, builder.where(query.where), _returning(builder, query, representation))
+    return Statement(_aggregate(source, None), builder.params)
+
+
+# -- RPC ---------------------------------------------------------------------------------------
+def argument_text(value: object, type_: str) -> str | None:
+    """A JSON argument as the text PostgreSQL will cast to the parameter's type."""
+    if value is None:
+        return None
+    if type_ in {"json", "jsonb"}:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return array_literal(value)
+    return _scalar_text(value)
+
+
+def call(function: Function, arguments: dict[str, str | None], query: ReadQuery, *,
+         count: bool) -> tuple[Statement, str]:
+    """The call statement and the result shape: "void", "scalar", "object" or "set"."""
+    builder = Builder(None, function.name)
+    args = []
+    for parameter in function.parameters:
+        if parameter.name in arguments:
+            placeholder = builder.bind(arguments[parameter.name])
+            value = sql.SQL("{}::{}").format(placeholder, sql.SQL(parameter.type))
+            if parameter.name:
+                args.append(sql.SQL("{} := {}").format(sql.Identifier(parameter.name), value))
+            else:
+                args.append(value)
+    invocation = sql.SQL("{}.{}({})").format(
+        sql.Identifier(function.schema), sql.Identifier(function.name), sql.SQL(", ").join(args))
+    if function.returns_void:
+        return Statement(sql.SQL("select {}").format(invocation), builder.params), "void"
+    if not function.returns_set and not function.returns_composite:
+        statement = sql.SQL("select to_json({})::text").format(invocation)
+        return Statement(statement, builder.params), "scalar"
+    relation = sql.SQL("{} as {}").format(invocation, builder.alias)
+    if function.returns_composite:
+        select = builder.select_list(query.select)
+    else:
+        select = sql.SQL("{} as {}").format(builder.alias, builder.alias)
+    source = sql.SQL("select {} from {}{}{}{}").format(
+        select, relation, builder.where(query.where), builder.order_by(query),
+        limit_offset(query))
+    count_sql = None
+    if count:
+        count_builder = Builder(None, function.name)
+        count_builder.params = list(builder.params[: len(arguments)])
+        count_sql = sql.SQL("select count(*) from {}{}").format(
+            relation, count_builder.where(query.where))
+        builder.params.extend(count_builder.params)
+    if not function.returns_composite:
+        aggregate = sql.SQL(
+            "with pgrst_source as ({source}) "
+            "select ({total}) as total, (select count(*) from pgrst_source) as page, "
+            "coalesce((select json_agg({alias}) from pgrst_source), '[]')::text as body, null"
+        ).format(source=source, total=count_sql or sql.SQL("null::bigint"),
+                 alias=builder.alias)
+        return Statement(aggregate, builder.params), "set"
+    shape = "set" if function.returns_set else "object"
+    return Statement(_aggregate(source, count_sql), builder.params), shape
+
+
+def reject_unknown_select(items: Sequence[SelectItem]) -> None:
+    for item in items:
+        if item.cast and not item.cast.replace("_", "").isalnum():
+            raise parse_error(f"invalid cast {item.cast}")

@@ -1,0 +1,1 @@
+-- Seed data applied by `python -m localbase start --reset` (and `supabase db reset`).
