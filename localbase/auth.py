@@ -8,6 +8,7 @@ the ``role`` claim picks the database role (``anon`` when absent).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,22 +54,39 @@ class ApiKeyError(Exception):
 
 def decode(token: str, secret: str = keys.JWT_SECRET) -> dict[str, Any]:
     """Verify a JWT's signature and time claims; return its claims."""
+    claims = _verified_claims(token, secret)
+    _check_times(claims)
+    return claims
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified_claims(token: str, secret: str) -> dict[str, Any]:
+    """Signature check, cached per token (time claims are re-checked on every use)."""
     if token == "":
         raise AuthError("Empty JWT is sent in Authorization header")
     parts = token.split(".")
     if len(parts) != 3:
         raise AuthError(f"Expected 3 parts in JWT; got {len(parts)}")
     try:
-        claims = jwt.decode(token, secret, algorithms=_ALGORITHMS,
-                            options={"verify_exp": False, "verify_nbf": False,
-                                     "verify_iat": False, "verify_aud": False})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=_ALGORITHMS,
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+            },
+        )
     except jwt.InvalidSignatureError as exc:
         raise AuthError("No suitable key or wrong key type") from exc
     except jwt.InvalidAlgorithmError as exc:
         raise AuthError("No suitable key or wrong key type") from exc
     except jwt.PyJWTError as exc:
         raise AuthError(f"JWT cryptographic operation failed: {exc}") from exc
-    _check_times(claims)
+    if not isinstance(claims, dict):
+        raise AuthError("The JWT payload must be a JSON object")
     return claims
 
 
@@ -96,15 +114,17 @@ def api_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str:
     """The request's API key, checked as hosted Supabase's gateway does."""
     key = headers.get("apikey") or query.get("apikey")
     if not key:
-        raise ApiKeyError("No API key found in request",
-                          "No `apikey` request header or url param was found.")
+        raise ApiKeyError(
+            "No API key found in request", "No `apikey` request header or url param was found."
+        )
     if key in keys.OPAQUE_KEYS:
         return key
     try:
         decode(key)
     except AuthError as exc:
-        raise ApiKeyError("Invalid API key",
-                          "Double check your Supabase `anon` or `service_role` API key.") from exc
+        raise ApiKeyError(
+            "Invalid API key", "Double check your Supabase `anon` or `service_role` API key."
+        ) from exc
     return key
 
 

@@ -8,11 +8,13 @@ which then switches to the JWT's role and publishes the claims exactly like Post
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from localbase.auth import Identity
@@ -47,7 +49,10 @@ class Database:
     def __init__(self, api_dsn: str, admin_dsn: str, *, max_size: int = 20) -> None:
         self.admin_dsn = admin_dsn
         self.pool = AsyncConnectionPool(
-            api_dsn, min_size=2, max_size=max_size, open=False,
+            api_dsn,
+            min_size=2,
+            max_size=max_size,
+            open=False,
             kwargs={"autocommit": True, "prepare_threshold": 0},
         )
 
@@ -71,6 +76,34 @@ class Database:
             else:
                 await conn.execute(b"commit")
 
+    async def fetch_one(
+        self,
+        ctx: RequestContext,
+        query: sql.Composed,
+        params: Sequence[Any],
+        check: Callable[[tuple[Any, ...]], None] | None = None,
+    ) -> tuple[Any, ...] | None:
+        """Run one statement in its own transaction, pipelined into as few round trips as
+        possible: begin, context, statement (and commit, when nothing must be checked first).
+        ``check`` may raise to roll the transaction back after seeing the result."""
+        async with self.pool.connection() as conn:
+            try:
+                async with conn.pipeline():
+                    await conn.execute(b"begin read only" if ctx.read_only else b"begin")
+                    await self._publish(conn, ctx)
+                    cur = await conn.execute(query, params)
+                    if check is None:
+                        await conn.execute(b"commit")
+                    row: tuple[Any, ...] | None = await cur.fetchone()
+                if check is not None:
+                    assert row is not None
+                    check(row)
+                    await conn.execute(b"commit")
+            except BaseException:
+                await _rollback(conn)
+                raise
+            return row
+
     @staticmethod
     async def _publish(conn: psycopg.AsyncConnection, ctx: RequestContext) -> None:
         claims = json.dumps(dict(ctx.identity.claims), separators=(",", ":"))
@@ -86,7 +119,7 @@ class Database:
 
 
 async def _rollback(conn: psycopg.AsyncConnection) -> None:
-    if not conn.closed:
+    if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         try:
             await conn.execute(b"rollback")
         except psycopg.Error:

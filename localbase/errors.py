@@ -1,9 +1,9 @@
 """Errors raised by localbase itself (not the HTTP error bodies it sends to clients).
 
-    LocalbaseError
-    ├── PostgresError       the bundled PostgreSQL could not be initialised, started or stopped
-    ├── MigrationError      a migration or the seed failed; names the file and the statement error
-    └── PortInUseError      a port localbase needs is taken by another process
+LocalbaseError
+├── PostgresError       the bundled PostgreSQL could not be initialised, started or stopped
+├── MigrationError      a migration or the seed failed; names the file and the statement error
+└── PortInUseError      a port localbase needs is taken by another process
 """
 
 

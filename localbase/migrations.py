@@ -48,8 +48,10 @@ def apply_pending(dsn: str, directory: Path) -> list[Migration]:
     """Apply the migrations not recorded yet; return them."""
     applied: list[Migration] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        done = {row[0] for row in conn.execute(
-            "select version from supabase_migrations.schema_migrations")}
+        done = {
+            row[0]
+            for row in conn.execute("select version from supabase_migrations.schema_migrations")
+        }
         for migration in discover(directory):
             if migration.version in done:
                 continue
@@ -66,8 +68,7 @@ def apply_seed(dsn: str, seed: Path) -> None:
         _run_script(conn, seed.read_text(), seed, record=None)
 
 
-def _run_script(conn: psycopg.Connection, text: str, path: Path,
-                record: Migration | None) -> None:
+def _run_script(conn: psycopg.Connection, text: str, path: Path, record: Migration | None) -> None:
     try:
         with conn.transaction():
             if text.strip():
@@ -75,6 +76,8 @@ def _run_script(conn: psycopg.Connection, text: str, path: Path,
             if record is not None:
                 conn.execute(
                     "insert into supabase_migrations.schema_migrations (version, name, statements)"
-                    " values (%s, %s, %s)", (record.version, record.name, [text]))
+                    " values (%s, %s, %s)",
+                    (record.version, record.name, [text]),
+                )
     except psycopg.Error as exc:
         raise MigrationError(f"{path}: {exc.diag.message_primary or exc}") from exc

@@ -59,8 +59,14 @@ class OsUser:
             entry = pwd.getpwnam(_SERVICE_USER)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                 _SERVICE_USER],
+                [
+                    "useradd",
+                    "--system",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    _SERVICE_USER,
+                ],
                 check=True,
                 capture_output=True,
             )
@@ -136,9 +142,19 @@ class Cluster:
         self.user.own(self.pgdata.parent)
         try:
             self._run_as_user(
-                [str(bin_dir() / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER,
-                 f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                 "--encoding=UTF8", "--locale=C", "--no-instructions"],
+                [
+                    str(bin_dir() / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-instructions",
+                ],
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -150,15 +166,34 @@ class Cluster:
         self.user.own(self.pgdata.parent)
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            [str(bin_dir() / "postgres"), "-D", str(self.pgdata),
-             "-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
-             "-c", "unix_socket_directories=", "-c", "wal_level=logical",
-             "-c", "max_replication_slots=32", "-c", "max_wal_senders=32",
-             "-c", "max_connections=200", "-c", "timezone=UTC",
-             "-c", "log_timezone=UTC", "-c", "fsync=on"],
+            [
+                str(bin_dir() / "postgres"),
+                "-D",
+                str(self.pgdata),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-p",
+                str(self.port),
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "wal_level=logical",
+                "-c",
+                "max_replication_slots=32",
+                "-c",
+                "max_wal_senders=32",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "timezone=UTC",
+                "-c",
+                "log_timezone=UTC",
+                "-c",
+                "fsync=on",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=self.user.preexec(),  # noqa: PLW1509 - privilege drop needs it
+            preexec_fn=self.user.preexec(),
         )
         log.close()
         self._wait_ready(timeout)
@@ -177,10 +212,12 @@ class Cluster:
         process.wait()
 
     def _run_as_user(self, argv: list[str]) -> None:
-        result = subprocess.run(argv, capture_output=True, preexec_fn=self.user.preexec())  # noqa: PLW1509
+        result = subprocess.run(argv, capture_output=True, preexec_fn=self.user.preexec())
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
-            raise PostgresError(f"{Path(argv[0]).name} failed (exit {result.returncode}):\n{output}")
+            raise PostgresError(
+                f"{Path(argv[0]).name} failed (exit {result.returncode}):\n{output}"
+            )
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -194,10 +231,12 @@ class Cluster:
             try:
                 psycopg.connect(self.dsn(), connect_timeout=2).close()
                 return
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise PostgresError(f"postgres did not accept connections within {timeout} s")
+                    raise PostgresError(
+                        f"postgres did not accept connections within {timeout} s"
+                    ) from exc
                 time.sleep(0.05)
 
     def _stop_stale_postmaster(self) -> None:

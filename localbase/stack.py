@@ -5,7 +5,6 @@ Foreground; SIGINT/SIGTERM stop the API server and then PostgreSQL, leaving noth
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
 import signal
@@ -77,14 +76,25 @@ def run(config: StackConfig) -> None:
             log.info("applied migration %s_%s", applied.version, applied.name)
         if fresh:
             migrations.apply_seed(cluster.dsn(), config.seed)
-        app = create_app(AppConfig(
-            api_dsn=cluster.dsn("authenticator"), admin_dsn=cluster.dsn(),
-            storage_dir=data_dir / "storage"))
-        server = uvicorn.Server(uvicorn.Config(
-            app, host=config.host, port=config.api_port, log_level="warning",
-            lifespan="on", ws="websockets-sansio"))
+        app = create_app(
+            AppConfig(
+                api_dsn=cluster.dsn("authenticator"),
+                admin_dsn=cluster.dsn(),
+                storage_dir=data_dir / "storage",
+            )
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=config.api_port,
+                log_level="warning",
+                lifespan="on",
+                ws="websockets-sansio",
+            )
+        )
         print(f"localbase started.\n\n{status_block(config)}\n", flush=True)
-        asyncio.run(server.serve())
+        server.run()
     finally:
         cluster.stop()
         print("localbase stopped.", file=sys.stderr, flush=True)

@@ -11,9 +11,9 @@ import httpx
 import jwt
 import psycopg
 import pytest
-from supabase import Client, ClientOptions, create_client
 
 from localbase import keys
+from supabase import Client, ClientOptions, create_client
 from tests.localbase_process import LocalbaseProcess
 
 
@@ -37,11 +37,17 @@ def admin_sql(localbase: LocalbaseProcess) -> Callable[[str], None]:
     return run
 
 
-def make_jwt(sub: str | None = None, role: str = "authenticated", *, expires_in: int = 3600,
-             **extra: object) -> str:
+def make_jwt(
+    sub: str | None = None, role: str = "authenticated", *, expires_in: int = 3600, **extra: object
+) -> str:
     now = int(time.time())
-    claims: dict[str, object] = {"role": role, "aud": role, "iat": now, "exp": now + expires_in,
-                                 **extra}
+    claims: dict[str, object] = {
+        "role": role,
+        "aud": role,
+        "iat": now,
+        "exp": now + expires_in,
+        **extra,
+    }
     if sub is not None:
         claims["sub"] = sub
     return jwt.encode(claims, keys.JWT_SECRET, algorithm="HS256")

@@ -49,16 +49,34 @@ class LocalbaseProcess:
     service_key: str = keys.SERVICE_ROLE_KEY
 
     def start(self, *, reset: bool = False, timeout: float = 90.0) -> None:
-        argv = [sys.executable, "-m", "localbase", "start", "--data-dir", str(self.data_dir),
-                "--api-port", str(self.api_port), "--db-port", str(self.db_port),
-                "--migrations-dir", str(self.migrations_dir), "--seed", str(self.seed),
-                *self.extra_args]
+        argv = [
+            sys.executable,
+            "-m",
+            "localbase",
+            "start",
+            "--data-dir",
+            str(self.data_dir),
+            "--api-port",
+            str(self.api_port),
+            "--db-port",
+            str(self.db_port),
+            "--migrations-dir",
+            str(self.migrations_dir),
+            "--seed",
+            str(self.seed),
+            *self.extra_args,
+        ]
         if reset:
             argv.append("--reset")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self.wait_healthy(timeout)
 
     @property

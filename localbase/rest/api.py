@@ -37,17 +37,20 @@ class Prefer:
 
     @classmethod
     def parse(cls, header: str, *, default_representation: bool) -> Prefer:
-        items = dict(
-            part.strip().partition("=")[::2] for part in header.split(",") if part.strip()
-        )
+        items = dict(part.strip().partition("=")[::2] for part in header.split(",") if part.strip())
         max_affected = None
         if items.get("handling") == "strict" and items.get("max-affected", "").isdigit():
             max_affected = int(items["max-affected"])
         representation = default_representation
         if "return" in items:
             representation = items["return"] == "representation"
-        return cls(representation, items.get("count") in {"exact", "planned", "estimated"},
-                   items.get("resolution"), items.get("missing") == "default", max_affected)
+        return cls(
+            representation,
+            items.get("count") in {"exact", "planned", "estimated"},
+            items.get("resolution"),
+            items.get("missing") == "default",
+            max_affected,
+        )
 
 
 def api_key_error(exc: ApiKeyError) -> Response:
@@ -62,6 +65,10 @@ class RestApi:
 
     def invalidate(self) -> None:
         self._catalog = None
+
+    async def reload(self) -> Catalog:
+        self._catalog = None
+        return await self.catalog()
 
     async def catalog(self) -> Catalog:
         catalog = self._catalog
@@ -87,6 +94,9 @@ class RestApi:
             return exc.response(head=head)
         except psycopg.Error as exc:
             return from_postgres(exc, identity.role).response(head=head)
+        except Exception:
+            log.exception("unexpected error in %s %s", request.method, request.url.path)
+            return RestError(500, "PGRST000", "Internal server error").response(head=head)
 
     async def _dispatch(self, request: Request, identity: Identity) -> Response:
         path = request.path_params["path"].strip("/")
@@ -99,18 +109,32 @@ class RestApi:
         catalog = await self.catalog()
         if path.startswith("rpc/"):
             function_name = path.removeprefix("rpc/")
-            return await self._rpc(request, identity, schema, catalog, function_name, params,
-                                   singular)
+            return await self._rpc(
+                request, identity, schema, catalog, function_name, params, singular
+            )
         if not path or "/" in path:
             raise RestError(404, "PGRST125", f"Invalid path specified in request URL: /{path}")
         table = catalog.tables.get((schema, path))
         if table is None:
-            raise RestError(404, "PGRST205",
-                            f"Could not find the table '{schema}.{path}' in the schema cache",
-                            hint=catalog.suggest_table(schema, path))
+            # DDL may have committed a moment before its reload notification arrives.
+            catalog = await self.reload()
+            table = catalog.tables.get((schema, path))
+        if table is None:
+            raise RestError(
+                404,
+                "PGRST205",
+                f"Could not find the table '{schema}.{path}' in the schema cache",
+                hint=catalog.suggest_table(schema, path),
+            )
         query = parse_query(params)
-        ctx = RequestContext(identity, request.method, request.url.path, request.headers,
-                             schema, read_only=request.method in {"GET", "HEAD"})
+        ctx = RequestContext(
+            identity,
+            request.method,
+            request.url.path,
+            request.headers,
+            schema,
+            read_only=request.method in {"GET", "HEAD"},
+        )
         if request.method in {"GET", "HEAD"}:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
             statement = statements.read(table, query, count=prefer.count)
@@ -130,8 +154,9 @@ class RestApi:
             return await self._run_write(ctx, statement, prefer, singular, "delete")
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
-    async def _insert(self, request: Request, ctx: RequestContext, table: Table,
-                      query: ReadQuery, singular: bool) -> Response:
+    async def _insert(
+        self, request: Request, ctx: RequestContext, table: Table, query: ReadQuery, singular: bool
+    ) -> Response:
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
         body = await _json_body(request)
         rows = [body] if isinstance(body, dict) else body
@@ -142,39 +167,78 @@ class RestApi:
         if query.on_conflict is not None and prefer.resolution is None:
             prefer = Prefer(prefer.representation, prefer.count, None, prefer.missing_default)
         statement = statements.insert(
-            table, query, rows, representation=prefer.representation, count=prefer.count,
-            resolution=prefer.resolution, missing_default=prefer.missing_default)
+            table,
+            query,
+            rows,
+            representation=prefer.representation,
+            count=prefer.count,
+            resolution=prefer.resolution,
+            missing_default=prefer.missing_default,
+        )
         if not rows:
-            return _mutation_response(200 if prefer.resolution else 201, "[]", 0, prefer,
-                                      singular, "insert")
+            return _mutation_response(
+                200 if prefer.resolution else 201, "[]", 0, prefer, singular, "insert"
+            )
         return await self._run_write(ctx, statement, prefer, singular, "insert")
 
-    async def _run_read(self, ctx: RequestContext, statement: statements.Statement,
-                        query: ReadQuery, prefer: Prefer, singular: bool) -> Response:
-        async with self.db.transaction(ctx) as conn:
-            cur = await conn.execute(statement.query, statement.params)
-            total, page, body = await _one(cur)
-        return _read_response(ctx.method == "HEAD", total, page, body, query.offset, prefer,
-                              singular)
+    async def _run_read(
+        self,
+        ctx: RequestContext,
+        statement: statements.Statement,
+        query: ReadQuery,
+        prefer: Prefer,
+        singular: bool,
+    ) -> Response:
+        row = await self.db.fetch_one(ctx, statement.query, statement.params)
+        assert row is not None
+        total, page, body = row[0], int(row[1]), row[2]
+        return _read_response(
+            ctx.method == "HEAD", total, page, body, query.offset, prefer, singular
+        )
 
-    async def _run_write(self, ctx: RequestContext, statement: statements.Statement,
-                         prefer: Prefer, singular: bool, kind: str) -> Response:
-        async with self.db.transaction(ctx) as conn:
-            cur = await conn.execute(statement.query, statement.params)
-            row = await cur.fetchone()
-            assert row is not None
-            page, body, inserted = int(row[1]), row[2], row[3]
+    async def _run_write(
+        self,
+        ctx: RequestContext,
+        statement: statements.Statement,
+        prefer: Prefer,
+        singular: bool,
+        kind: str,
+    ) -> Response:
+        def check(row: tuple[Any, ...]) -> None:
+            page = int(row[1])
             if singular and page != 1:
                 raise _singular_error(page)
             if prefer.max_affected is not None and page > prefer.max_affected:
-                raise RestError(400, "PGRST124",
-                                "Query result exceeds max-affected preference constraint",
-                                f"The query affects {page} rows")
-        status = 200 if inserted is False or (prefer.resolution == "merge-duplicates" and not page) else 201
+                raise RestError(
+                    400,
+                    "PGRST124",
+                    "Query result exceeds max-affected preference constraint",
+                    f"The query affects {page} rows",
+                )
+
+        needs_check = singular or prefer.max_affected is not None
+        row = await self.db.fetch_one(
+            ctx, statement.query, statement.params, check if needs_check else None
+        )
+        assert row is not None
+        page, body, inserted = int(row[1]), row[2], row[3]
+        status = (
+            200
+            if inserted is False or (prefer.resolution == "merge-duplicates" and not page)
+            else 201
+        )
         return _mutation_response(status, body, page, prefer, singular, kind)
 
-    async def _rpc(self, request: Request, identity: Identity, schema: str, catalog: Catalog,
-                   name: str, params: list[tuple[str, str]], singular: bool) -> Response:
+    async def _rpc(
+        self,
+        request: Request,
+        identity: Identity,
+        schema: str,
+        catalog: Catalog,
+        name: str,
+        params: list[tuple[str, str]],
+        singular: bool,
+    ) -> Response:
         method = request.method
         if method not in {"GET", "HEAD", "POST"}:
             raise RestError(405, "PGRST101", f"Cannot use the {method} method on RPC")
@@ -184,20 +248,26 @@ class RestApi:
             body: Any = {} if raw is None else raw
         else:
             body = dict(query.arguments)
-        function = _resolve(catalog, schema, name, body, json_body=method == "POST")
+        try:
+            function = _resolve(catalog, schema, name, body, json_body=method == "POST")
+        except RestError:
+            catalog = await self.reload()
+            function = _resolve(catalog, schema, name, body, json_body=method == "POST")
         arguments = _arguments(function, body)
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
         statement, shape = statements.call(function, arguments, query, count=prefer.count)
         read_only = method != "POST" or function.volatility in {"i", "s"}
-        ctx = RequestContext(identity, method, request.url.path, request.headers, schema,
-                             read_only=read_only)
-        async with self.db.transaction(ctx) as conn:
-            cur = await conn.execute(statement.query, statement.params)
-            row = await cur.fetchone()
-            if shape == "set" and singular:
-                assert row is not None
-                if row[1] != 1:
-                    raise _singular_error(int(row[1]))
+        ctx = RequestContext(
+            identity, method, request.url.path, request.headers, schema, read_only=read_only
+        )
+
+        def check(row: tuple[Any, ...]) -> None:
+            if row[1] != 1:
+                raise _singular_error(int(row[1]))
+
+        row = await self.db.fetch_one(
+            ctx, statement.query, statement.params, check if shape == "set" and singular else None
+        )
         head = method == "HEAD"
         if shape == "void":
             return Response(status_code=204)
@@ -215,21 +285,26 @@ def _schema(request: Request) -> str:
     header = "accept-profile" if request.method in {"GET", "HEAD"} else "content-profile"
     schema = request.headers.get(header, EXPOSED_SCHEMAS[0])
     if schema not in EXPOSED_SCHEMAS:
-        raise RestError(406, "PGRST106", f"Invalid schema: {schema}",
-                        hint="Only the following schemas are exposed: "
-                        + ", ".join(EXPOSED_SCHEMAS))
+        raise RestError(
+            406,
+            "PGRST106",
+            f"Invalid schema: {schema}",
+            hint="Only the following schemas are exposed: " + ", ".join(EXPOSED_SCHEMAS),
+        )
     return schema
 
 
 async def _json_body(request: Request, *, empty_ok: bool = False) -> Any:
     size = int(request.headers.get("content-length") or 0)
     if size > MAX_BODY_BYTES:
-        raise RestError(413, "PGRST413", "Request body too large",
-                        f"The limit is {MAX_BODY_BYTES} bytes")
+        raise RestError(
+            413, "PGRST413", "Request body too large", f"The limit is {MAX_BODY_BYTES} bytes"
+        )
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        raise RestError(413, "PGRST413", "Request body too large",
-                        f"The limit is {MAX_BODY_BYTES} bytes")
+        raise RestError(
+            413, "PGRST413", "Request body too large", f"The limit is {MAX_BODY_BYTES} bytes"
+        )
     if not raw.strip():
         if empty_ok:
             return None
@@ -249,82 +324,107 @@ def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: 
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise RestError(300, "PGRST203",
-                        f"Could not choose the best candidate function between: "
-                        + ", ".join(f"{schema}.{name}({', '.join(p.name for p in f.parameters)})"
-                                    for f in matches))
+        raise RestError(
+            300,
+            "PGRST203",
+            "Could not choose the best candidate function between: "
+            + ", ".join(
+                f"{schema}.{name}({', '.join(p.name for p in f.parameters)})" for f in matches
+            ),
+        )
     listed = ", ".join(sorted(names))
     signature = f"{schema}.{name}({listed})" if names else f"{schema}.{name} without parameters"
     with_params = f"with parameters {listed}" if names else "without parameters"
     raise RestError(
-        404, "PGRST202", f"Could not find the function {signature} in the schema cache",
+        404,
+        "PGRST202",
+        f"Could not find the function {signature} in the schema cache",
         f"Searched for the function {schema}.{name} {with_params} or with a single unnamed "
         "json/jsonb parameter, but no matches were found in the schema cache.",
-        catalog.suggest_function(schema, name))
+        catalog.suggest_function(schema, name),
+    )
 
 
 def _arguments(function: Function, body: Any) -> dict[str, str | None]:
-    if function.single_unnamed_json and not (isinstance(body, dict) and function.accepts(set(body))):
+    if function.single_unnamed_json and not (
+        isinstance(body, dict) and function.accepts(set(body))
+    ):
         return {"": json.dumps(body)}
     assert isinstance(body, dict)
     types = {p.name: p.type for p in function.parameters}
     return {name: statements.argument_text(value, types[name]) for name, value in body.items()}
 
 
-async def _one(cur: psycopg.AsyncCursor[Any]) -> tuple[int | None, int, str]:
-    row = await cur.fetchone()
-    assert row is not None
-    return row[0], int(row[1]), row[2]
-
-
-
 def _singular_error(rows: int) -> RestError:
-    return RestError(406, "PGRST116", "Cannot coerce the result to a single JSON object",
-                     f"The result contains {rows} rows")
+    return RestError(
+        406,
+        "PGRST116",
+        "Cannot coerce the result to a single JSON object",
+        f"The result contains {rows} rows",
+    )
 
 
 def _first(body: str) -> str:
     return body.strip()[1:-1].strip()
 
 
-def _json(status: int, body: str, *, head: bool = False,
-          headers: Mapping[str, str] | None = None, content_type: str = JSON_TYPE) -> Response:
-    return Response(b"" if head else body.encode(), status_code=status, headers=dict(headers or {}),
-                    media_type=content_type)
+def _json(
+    status: int,
+    body: str,
+    *,
+    head: bool = False,
+    headers: Mapping[str, str] | None = None,
+    content_type: str = JSON_TYPE,
+) -> Response:
+    return Response(
+        b"" if head else body.encode(),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=content_type,
+    )
 
 
-def _read_response(head: bool, total: int | None, page: int, body: str, offset: int,
-                   prefer: Prefer, singular: bool) -> Response:
+def _read_response(
+    head: bool, total: int | None, page: int, body: str, offset: int, prefer: Prefer, singular: bool
+) -> Response:
     total_text = "*" if total is None else str(total)
     if total is not None and offset > total and total > 0:
-        raise RestError(416, "PGRST103", "Requested range not satisfiable",
-                        f"An offset of {offset} was requested, but there are only {total} rows.",
-                        headers={"Content-Range": f"*/{total}"})
+        raise RestError(
+            416,
+            "PGRST103",
+            "Requested range not satisfiable",
+            f"An offset of {offset} was requested, but there are only {total} rows.",
+            headers={"Content-Range": f"*/{total}"},
+        )
     content_range = f"{offset}-{offset + page - 1}/{total_text}" if page else f"*/{total_text}"
     status = 200
-    if total is not None and (page < total) and not (total == 0):
+    if total is not None and (page < total) and total != 0:
         status = 206
     if singular:
         if page != 1:
             raise _singular_error(page)
-        return _json(200, _first(body), head=head, headers={"Content-Range": content_range},
-                     content_type=f"{SINGULAR}; charset=utf-8")
+        return _json(
+            200,
+            _first(body),
+            head=head,
+            headers={"Content-Range": content_range},
+            content_type=f"{SINGULAR}; charset=utf-8",
+        )
     return _json(status, body, head=head, headers={"Content-Range": content_range})
 
 
-def _mutation_response(status: int, body: str, page: int, prefer: Prefer, singular: bool,
-                       kind: str) -> Response:
+def _mutation_response(
+    status: int, body: str, page: int, prefer: Prefer, singular: bool, kind: str
+) -> Response:
     count = str(page) if prefer.count else "*"
-    if kind == "update" and page:
-        content_range = f"0-{page - 1}/{count}"
-    else:
-        content_range = f"*/{count}"
+    content_range = f"0-{page - 1}/{count}" if kind == "update" and page else f"*/{count}"
     headers = {"Content-Range": content_range}
     if kind != "insert":
         status = 200
     if not prefer.representation:
         return Response(status_code=204 if kind != "insert" else status, headers=headers)
     if singular:
-        return _json(status, _first(body), headers=headers,
-                     content_type=f"{SINGULAR}; charset=utf-8")
+        return _json(
+            status, _first(body), headers=headers, content_type=f"{SINGULAR}; charset=utf-8"
+        )
     return _json(status, body, headers=headers)

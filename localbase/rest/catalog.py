@@ -77,8 +77,11 @@ class Function:
 
     @property
     def single_unnamed_json(self) -> bool:
-        return (len(self.parameters) == 1 and self.parameters[0].name == ""
-                and self.parameters[0].type in {"json", "jsonb"})
+        return (
+            len(self.parameters) == 1
+            and self.parameters[0].name == ""
+            and self.parameters[0].type in {"json", "jsonb"}
+        )
 
     def accepts(self, names: set[str]) -> bool:
         required = {p.name for p in self.parameters if not p.has_default}
@@ -120,9 +123,22 @@ class Catalog:
 
 
 def _function_from_row(row: tuple[object, ...]) -> Function:
-    (schema, name, retset, volatility, ndefaults, in_types, names, modes, rettype, _typtype,
-     composite) = row
-    assert isinstance(in_types, list) and isinstance(names, list) and isinstance(modes, list)
+    (
+        schema,
+        name,
+        retset,
+        volatility,
+        ndefaults,
+        in_types,
+        names,
+        modes,
+        rettype,
+        _typtype,
+        composite,
+    ) = row
+    assert isinstance(in_types, list)
+    assert isinstance(names, list)
+    assert isinstance(modes, list)
     if modes:
         in_names = [n for n, m in zip(names, modes, strict=False) if m in ("i", "b", "v")]
     else:
@@ -133,5 +149,12 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
         Parameter(str(n), str(t), i >= first_default)
         for i, (n, t) in enumerate(zip(in_names, in_types, strict=False))
     )
-    return Function(str(schema), str(name), parameters, bool(retset), bool(composite),
-                    str(rettype), str(volatility))
+    return Function(
+        str(schema),
+        str(name),
+        parameters,
+        bool(retset),
+        bool(composite),
+        str(rettype),
+        str(volatility),
+    )

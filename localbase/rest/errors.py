@@ -1,8 +1,8 @@
 """PostgREST error bodies and the SQLSTATE → HTTP status table (spec ``postgrest.md`` §5.7).
 
-    RestError               an error response: status, string ``code``, message, details, hint
-    ├── raised directly     for PostgREST's own ``PGRST…`` codes (parse errors, unknown table…)
-    └── from_postgres()     for errors PostgreSQL raised while running the request
+RestError               an error response: status, string ``code``, message, details, hint
+├── raised directly     for PostgREST's own ``PGRST…`` codes (parse errors, unknown table…)
+└── from_postgres()     for errors PostgreSQL raised while running the request
 """
 
 from __future__ import annotations
@@ -26,15 +26,20 @@ class RestError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        return {"code": self.code, "details": self.details, "hint": self.hint,
-                "message": self.message}
+        return {
+            "code": self.code,
+            "details": self.details,
+            "hint": self.hint,
+            "message": self.message,
+        }
 
     def response(self, *, head: bool = False) -> Response:
         headers = {"Proxy-Status": f"PostgREST; error={self.code}", **self.headers}
         if head:
             return Response(status_code=self.status, headers=headers, media_type=JSON_TYPE)
-        return JSONResponse(self.body(), status_code=self.status, headers=headers,
-                            media_type=JSON_TYPE)
+        return JSONResponse(
+            self.body(), status_code=self.status, headers=headers, media_type=JSON_TYPE
+        )
 
 
 def parse_error(message: str, details: str | None = None) -> RestError:
@@ -52,8 +57,15 @@ def jwt_error(message: str, code: str = "PGRST301") -> RestError:
 
 def _status_for(sqlstate: str, message: str, role: str) -> int:
     exact = {
-        "23505": 409, "23503": 409, "42P01": 404, "42883": 404, "42P17": 500, "25006": 405,
-        "P0001": 400, "53400": 500, "22023": 400,
+        "23505": 409,
+        "23503": 409,
+        "42P01": 404,
+        "42883": 404,
+        "42P17": 500,
+        "25006": 405,
+        "P0001": 400,
+        "53400": 500,
+        "22023": 400,
     }
     if sqlstate == "42501":
         return 401 if role == "anon" else 403
@@ -71,8 +83,23 @@ def _status_for(sqlstate: str, message: str, role: str) -> int:
         return 500
     if prefix2 in {"0L", "0P", "28"}:
         return 403
-    if prefix2 in {"09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV",
-                   "P0", "XX"}:
+    if prefix2 in {
+        "09",
+        "25",
+        "2D",
+        "38",
+        "39",
+        "3B",
+        "40",
+        "54",
+        "55",
+        "57",
+        "58",
+        "F0",
+        "HV",
+        "P0",
+        "XX",
+    }:
         return 500
     return 400
 
@@ -84,5 +111,6 @@ def from_postgres(exc: psycopg.Error, role: str) -> RestError:
     message = diag.message_primary or str(exc)
     status = _status_for(sqlstate, message, role)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    return RestError(status, sqlstate, message, diag.message_detail, diag.message_hint,
-                     headers=headers)
+    return RestError(
+        status, sqlstate, message, diag.message_detail, diag.message_hint, headers=headers
+    )

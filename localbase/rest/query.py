@@ -12,8 +12,27 @@ from dataclasses import dataclass, field
 from localbase.rest.errors import RestError, parse_error
 
 SIMPLE_OPS = frozenset(
-    {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch",
-     "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "isdistinct"}
+    {
+        "eq",
+        "neq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "like",
+        "ilike",
+        "match",
+        "imatch",
+        "cs",
+        "cd",
+        "ov",
+        "sl",
+        "sr",
+        "nxr",
+        "nxl",
+        "adj",
+        "isdistinct",
+    }
 )
 QUANTIFIABLE_OPS = frozenset({"eq", "gt", "gte", "lt", "lte", "like", "ilike", "match", "imatch"})
 FTS_OPS = frozenset({"fts", "plfts", "phfts", "wfts"})
@@ -101,15 +120,19 @@ def parse_operation(field_: Field, text: str, *, source: str) -> Filter:
     op_token, dot, value = text.partition(".")
     match = _OP_RE.match(op_token)
     if not dot or not match:
-        raise parse_error(f'"failed to parse filter ({source})" (line 1, column 1)',
-                          "unexpected end of input expecting operator")
+        raise parse_error(
+            f'"failed to parse filter ({source})" (line 1, column 1)',
+            "unexpected end of input expecting operator",
+        )
     op, arg = match["op"], match["arg"]
     if op == "in" and arg is None:
         return Filter(field_, "in", parse_in_list(value, source), negate)
     if op == "is" and arg is None:
         if value.lower() not in IS_VALUES:
-            raise parse_error(f'"failed to parse filter ({source})" (line 1, column 4)',
-                              'unexpected "' + value[:1] + '" expecting null or trilean value')
+            raise parse_error(
+                f'"failed to parse filter ({source})" (line 1, column 4)',
+                'unexpected "' + value[:1] + '" expecting null or trilean value',
+            )
         return Filter(field_, "is", value.lower(), negate)
     if op in FTS_OPS:
         return Filter(field_, op, value, negate, arg)
@@ -117,8 +140,10 @@ def parse_operation(field_: Field, text: str, *, source: str) -> Filter:
         if arg is not None:
             return Filter(field_, op, parse_in_list(_brace_to_paren(value), source), negate, arg)
         return Filter(field_, op, value, negate)
-    raise parse_error(f'"failed to parse filter ({source})" (line 1, column 1)',
-                      f'unexpected "{op_token[:1]}" expecting operator (eq, gt, ...)')
+    raise parse_error(
+        f'"failed to parse filter ({source})" (line 1, column 1)',
+        f'unexpected "{op_token[:1]}" expecting operator (eq, gt, ...)',
+    )
 
 
 def _brace_to_paren(value: str) -> str:
@@ -131,8 +156,10 @@ def parse_in_list(text: str, source: str) -> tuple[str, ...]:
     """``(a,"b,c",d)`` → elements; double-quoted elements unescape ``\\"`` and ``\\\\``."""
     stripped = text.strip()
     if not (stripped.startswith("(") and stripped.endswith(")")):
-        raise parse_error(f'"failed to parse filter ({source})" (line 1, column 4)',
-                          'unexpected end of input expecting "("')
+        raise parse_error(
+            f'"failed to parse filter ({source})" (line 1, column 4)',
+            'unexpected end of input expecting "("',
+        )
     items, rest = _split_elements(stripped[1:-1], source)
     if rest:
         raise parse_error(f'"failed to parse filter ({source})"', "unexpected text after list")
@@ -184,8 +211,10 @@ def parse_logic(key: str, value: str) -> Logic:
     op = key.removeprefix("not.")
     text = value.strip()
     if not (text.startswith("(") and text.endswith(")")):
-        raise parse_error(f'"failed to parse logic tree ({value})" (line 1, column 4)',
-                          'unexpected end of input expecting "("')
+        raise parse_error(
+            f'"failed to parse logic tree ({value})" (line 1, column 4)',
+            'unexpected end of input expecting "("',
+        )
     children, end = _logic_children(text, 1, value)
     if end != len(text):
         raise parse_error(f'"failed to parse logic tree ({value})"', "unexpected text")
@@ -198,13 +227,15 @@ def _logic_children(text: str, i: int, source: str) -> tuple[list[Condition], in
         child, i = _logic_item(text, i, source)
         children.append(child)
         if i >= len(text):
-            raise parse_error(f'"failed to parse logic tree ({source})"',
-                              'unexpected end of input expecting ")"')
+            raise parse_error(
+                f'"failed to parse logic tree ({source})"', 'unexpected end of input expecting ")"'
+            )
         if text[i] == ")":
             return children, i + 1
         if text[i] != ",":
-            raise parse_error(f'"failed to parse logic tree ({source})"',
-                              f'unexpected "{text[i]}" expecting ","')
+            raise parse_error(
+                f'"failed to parse logic tree ({source})"', f'unexpected "{text[i]}" expecting ","'
+            )
         i += 1
 
 
@@ -226,7 +257,7 @@ def _logic_item(text: str, i: int, source: str) -> tuple[Condition, int]:
     if op_end < 0:
         raise parse_error(f'"failed to parse logic tree ({source})"', "expecting operator")
     value, end = _logic_value(text, op_end + 1, source)
-    return parse_operation(field_, text[op_start:op_end + 1] + value, source=source), end
+    return parse_operation(field_, text[op_start : op_end + 1] + value, source=source), end
 
 
 def _logic_value(text: str, i: int, source: str) -> tuple[str, int]:
@@ -245,10 +276,12 @@ def _logic_value(text: str, i: int, source: str) -> tuple[str, int]:
             elif not in_quotes and char == closing:
                 depth -= 1
                 if depth == 0:
-                    return text[i:j + 1], j + 1
+                    return text[i : j + 1], j + 1
             j += 1
-        raise parse_error(f'"failed to parse logic tree ({source})"',
-                          f'unexpected end of input expecting "{closing}"')
+        raise parse_error(
+            f'"failed to parse logic tree ({source})"',
+            f'unexpected end of input expecting "{closing}"',
+        )
     j = i
     while j < len(text) and text[j] not in ",)":
         j += 1
@@ -263,20 +296,26 @@ def parse_select(text: str) -> list[SelectItem]:
             items.append(SelectItem(None))
             continue
         if "(" in raw:
-            raise RestError(400, "PGRST200",
-                            "Could not find a relationship in the schema cache",
-                            f"localbase does not support embedded resources: {raw}")
+            raise RestError(
+                400,
+                "PGRST200",
+                "Could not find a relationship in the schema cache",
+                f"localbase does not support embedded resources: {raw}",
+            )
         match = _SELECT_RE.match(raw)
         if match is None:
-            raise parse_error(f'"failed to parse select parameter ({text})"',
-                              "unexpected empty field")
+            raise parse_error(
+                f'"failed to parse select parameter ({text})"', "unexpected empty field"
+            )
         alias, raw, cast = match["alias"], match["field"], match["cast"]
         items.append(SelectItem(parse_field(raw), alias, cast or None))
     return items or [SelectItem(None)]
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1
@@ -303,17 +342,19 @@ def parse_order(text: str) -> list[OrderTerm]:
             elif modifier in {"nullsfirst", "nullslast"}:
                 nulls = modifier[5:]
             else:
-                raise parse_error(f'"failed to parse order ({text})" (line 1, column 1)',
-                                  f'unexpected "{modifier}" expecting "asc", "desc", '
-                                  '"nullsfirst" or "nullslast"')
+                raise parse_error(
+                    f'"failed to parse order ({text})" (line 1, column 1)',
+                    f'unexpected "{modifier}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
+                )
         terms.append(OrderTerm(field_, descending, nulls))
     return terms
 
 
 def parse_non_negative(name: str, text: str) -> int:
     if not text.isdigit():
-        raise parse_error(f'"failed to parse {name} parameter ({text})"',
-                          "expecting a non-negative integer")
+        raise parse_error(
+            f'"failed to parse {name} parameter ({text})"', "expecting a non-negative integer"
+        )
     return int(text)
 
 
@@ -342,8 +383,10 @@ def parse_query(params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuer
         elif key in RESERVED:
             continue
         elif "." in key.split("->")[0] or key.rsplit(".", 1)[-1] in {"order", "limit", "offset"}:
-            raise parse_error(f'"failed to parse filter ({key})"',
-                              "localbase does not support filters on embedded resources")
+            raise parse_error(
+                f'"failed to parse filter ({key})"',
+                "localbase does not support filters on embedded resources",
+            )
         elif rpc and not _looks_like_operation(value):
             query.arguments.append((key, value))
         else:

@@ -21,20 +21,44 @@ from localbase.rest.query import Condition, Field, Filter, Logic, ReadQuery, Sel
 MAX_ROWS = 1000  # db-max-rows on Supabase
 
 _OPERATORS = {
-    "eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
-    "like": "like", "ilike": "ilike", "match": "~", "imatch": "~*",
-    "cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>",
-    "adj": "-|-", "isdistinct": "is distinct from",
+    "eq": "=",
+    "neq": "<>",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "like": "like",
+    "ilike": "ilike",
+    "match": "~",
+    "imatch": "~*",
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
+    "isdistinct": "is distinct from",
 }
-_FTS = {"fts": "to_tsquery", "plfts": "plainto_tsquery", "phfts": "phraseto_tsquery",
-        "wfts": "websearch_to_tsquery"}
-_IS = {"null": "is null", "not_null": "is not null", "true": "is true", "false": "is false",
-       "unknown": "is unknown"}
+_FTS = {
+    "fts": "to_tsquery",
+    "plfts": "plainto_tsquery",
+    "phfts": "phraseto_tsquery",
+    "wfts": "websearch_to_tsquery",
+}
+_IS = {
+    "null": "is null",
+    "not_null": "is not null",
+    "true": "is true",
+    "false": "is false",
+    "unknown": "is unknown",
+}
 
 
 @dataclass
 class Statement:
-    query: sql.Composable
+    query: sql.Composed
     params: list[Any]
 
 
@@ -99,15 +123,17 @@ class Builder:
             function = sql.SQL(_FTS[node.op])
             if node.quantifier:
                 query = sql.SQL("{}({}::regconfig, {})").format(
-                    function, self.bind(node.quantifier), self.bind(node.value))
+                    function, self.bind(node.quantifier), self.bind(node.value)
+                )
             else:
                 query = sql.SQL("{}({})").format(function, self.bind(node.value))
             return sql.SQL("{} @@ {}").format(column, query)
         operator = sql.SQL(_OPERATORS[node.op])
         if node.quantifier:
             values = [self._like(v) if node.op in {"like", "ilike"} else v for v in node.value]
-            return sql.SQL("{} {} {}({})").format(column, operator, sql.SQL(node.quantifier),
-                                                  self.bind(array_literal(values)))
+            return sql.SQL("{} {} {}({})").format(
+                column, operator, sql.SQL(node.quantifier), self.bind(array_literal(values))
+            )
         assert isinstance(node.value, str)
         value = self._like(node.value) if node.op in {"like", "ilike"} else node.value
         return sql.SQL("{} {} {}").format(column, operator, self.bind(value))
@@ -151,8 +177,9 @@ def limit_offset(query: ReadQuery) -> sql.Composable:
     return sql.SQL(" limit {} offset {}").format(sql.Literal(limit), sql.Literal(query.offset))
 
 
-def _aggregate(source: sql.Composable, count_sql: sql.Composable | None, *,
-               flagged: bool = False) -> sql.Composable:
+def _aggregate(
+    source: sql.Composable, count_sql: sql.Composable | None, *, flagged: bool = False
+) -> sql.Composed:
     """total (when counted), rows in this page, the JSON body, and whether any row was inserted
     (upserts only: the source then carries a ``pgrst_inserted`` column, dropped from the body)."""
     total = count_sql if count_sql is not None else sql.SQL("null::bigint")
@@ -171,16 +198,19 @@ def _aggregate(source: sql.Composable, count_sql: sql.Composable | None, *,
 def read(table: Table, query: ReadQuery, *, count: bool) -> Statement:
     builder = Builder(table, table.name)
     relation = sql.SQL("{}.{} as {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
+    )
     select = builder.select_list(query.select)
     where = builder.where(query.where)
     source = sql.SQL("select {} from {}{}{}{}").format(
-        select, relation, where, builder.order_by(query), limit_offset(query))
+        select, relation, where, builder.order_by(query), limit_offset(query)
+    )
     count_sql = None
     if count:
         count_builder = Builder(table, table.name)
         count_sql = sql.SQL("select count(*) from {}{}").format(
-            relation, count_builder.where(query.where))
+            relation, count_builder.where(query.where)
+        )
         builder.params.extend(count_builder.params)
     return Statement(_aggregate(source, count_sql), builder.params)
 
@@ -194,58 +224,79 @@ def _returning(builder: Builder, query: ReadQuery, representation: bool) -> sql.
 def check_columns(table: Table, names: Sequence[str]) -> None:
     for name in names:
         if name not in table.columns:
-            raise RestError(400, "PGRST204",
-                            f"Could not find the '{name}' column of '{table.name}' in the "
-                            "schema cache")
+            raise RestError(
+                400,
+                "PGRST204",
+                f"Could not find the '{name}' column of '{table.name}' in the schema cache",
+            )
 
 
-def insert(table: Table, query: ReadQuery, rows: list[dict[str, Any]], *, representation: bool,
-           count: bool, resolution: str | None, missing_default: bool) -> Statement:
+def insert(
+    table: Table,
+    query: ReadQuery,
+    rows: list[dict[str, Any]],
+    *,
+    representation: bool,
+    count: bool,
+    resolution: str | None,
+    missing_default: bool,
+) -> Statement:
     columns = query.columns if query.columns is not None else list(rows[0]) if rows else []
     check_columns(table, columns)
     builder = Builder(table, table.name)
     target = sql.SQL("{}.{} as {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
+    )
     idents = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    values: sql.Composable
     if not columns:
         values = sql.SQL(" default values")
     elif missing_default and query.columns is not None:
         values = _values_with_defaults(builder, table, columns, rows)
     else:
         values = sql.SQL(" select {} from json_populate_recordset(null::{}.{}, {}::json)").format(
-            idents, sql.Identifier(table.schema), sql.Identifier(table.name),
-            builder.bind(json.dumps(rows)))
+            idents,
+            sql.Identifier(table.schema),
+            sql.Identifier(table.name),
+            builder.bind(json.dumps(rows)),
+        )
     conflict = _on_conflict(table, query, columns, resolution)
     flagged = resolution == "merge-duplicates" and bool(columns)
     returning = _returning(builder, query, representation)
     if flagged:
         returning += sql.SQL(", ({}.xmax = 0) as pgrst_inserted").format(builder.alias)
     source = sql.SQL("insert into {} ({}){}{}{}").format(
-        target, idents, values, conflict, returning)
+        target, idents, values, conflict, returning
+    )
     if not columns:
         source = sql.SQL("insert into {}{}{}").format(
-            target, values, _returning(builder, query, representation))
+            target, values, _returning(builder, query, representation)
+        )
     return Statement(_aggregate(source, None, flagged=flagged), builder.params)
 
 
-def _values_with_defaults(builder: Builder, table: Table, columns: Sequence[str],
-                          rows: list[dict[str, Any]]) -> sql.Composable:
+def _values_with_defaults(
+    builder: Builder, table: Table, columns: Sequence[str], rows: list[dict[str, Any]]
+) -> sql.Composable:
     """``values (…)`` rows where a listed column missing from an object takes its DEFAULT."""
     relation = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
     rendered = []
     for row in rows:
         cells = [
             sql.SQL("(json_populate_record(null::{}, {}::json)).{}").format(
-                relation, builder.bind(json.dumps(row)), sql.Identifier(column))
-            if column in row else sql.SQL("default")
+                relation, builder.bind(json.dumps(row)), sql.Identifier(column)
+            )
+            if column in row
+            else sql.SQL("default")
             for column in columns
         ]
         rendered.append(sql.SQL("({})").format(sql.SQL(", ").join(cells)))
     return sql.SQL(" values ") + sql.SQL(", ").join(rendered)
 
 
-def _on_conflict(table: Table, query: ReadQuery, columns: Sequence[str],
-                 resolution: str | None) -> sql.Composable:
+def _on_conflict(
+    table: Table, query: ReadQuery, columns: Sequence[str], resolution: str | None
+) -> sql.Composable:
     if resolution is None:
         return sql.SQL("")
     target = query.on_conflict or list(table.primary_key)
@@ -253,41 +304,56 @@ def _on_conflict(table: Table, query: ReadQuery, columns: Sequence[str],
     if not target:
         raise RestError(400, "PGRST100", "on_conflict requires a primary key or column list")
     head = sql.SQL(" on conflict ({})").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in target))
+        sql.SQL(", ").join(sql.Identifier(c) for c in target)
+    )
     if resolution == "ignore-duplicates" or not columns:
         return head + sql.SQL(" do nothing")
     sets = sql.SQL(", ").join(
-        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in columns)
+        sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in columns
+    )
     return head + sql.SQL(" do update set ") + sets
 
 
-def update(table: Table, query: ReadQuery, body: dict[str, Any], *,
-           representation: bool) -> Statement:
+def update(
+    table: Table, query: ReadQuery, body: dict[str, Any], *, representation: bool
+) -> Statement:
     check_columns(table, list(body))
     builder = Builder(table, table.name)
     target = sql.SQL("{}.{} as {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
+    )
     if not body:
         empty = sql.SQL("select {} from {} where false").format(
-            builder.select_list(query.select) if representation else sql.SQL("1"), target)
+            builder.select_list(query.select) if representation else sql.SQL("1"), target
+        )
         return Statement(_aggregate(empty, None), builder.params)
     record = builder.bind(json.dumps(body))
     sets = sql.SQL(", ").join(
-        sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c)) for c in body)
+        sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c)) for c in body
+    )
     source = sql.SQL(
         "update {} set {} from (select * from json_populate_record(null::{}.{}, {}::json)) "
         "pgrst_body{}{}"
-    ).format(target, sets, sql.Identifier(table.schema), sql.Identifier(table.name), record,
-             builder.where(query.where), _returning(builder, query, representation))
+    ).format(
+        target,
+        sets,
+        sql.Identifier(table.schema),
+        sql.Identifier(table.name),
+        record,
+        builder.where(query.where),
+        _returning(builder, query, representation),
+    )
     return Statement(_aggregate(source, None), builder.params)
 
 
 def delete(table: Table, query: ReadQuery, *, representation: bool) -> Statement:
     builder = Builder(table, table.name)
     target = sql.SQL("{}.{} as {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias)
+        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
+    )
     source = sql.SQL("delete from {}{}{}").format(
-        target, builder.where(query.where), _returning(builder, query, representation))
+        target, builder.where(query.where), _returning(builder, query, representation)
+    )
     return Statement(_aggregate(source, None), builder.params)
 
 
@@ -303,8 +369,9 @@ def argument_text(value: object, type_: str) -> str | None:
     return _scalar_text(value)
 
 
-def call(function: Function, arguments: dict[str, str | None], query: ReadQuery, *,
-         count: bool) -> tuple[Statement, str]:
+def call(
+    function: Function, arguments: dict[str, str | None], query: ReadQuery, *, count: bool
+) -> tuple[Statement, str]:
     """The call statement and the result shape: "void", "scalar", "object" or "set"."""
     builder = Builder(None, function.name)
     args = []
@@ -317,7 +384,8 @@ def call(function: Function, arguments: dict[str, str | None], query: ReadQuery,
             else:
                 args.append(value)
     invocation = sql.SQL("{}.{}({})").format(
-        sql.Identifier(function.schema), sql.Identifier(function.name), sql.SQL(", ").join(args))
+        sql.Identifier(function.schema), sql.Identifier(function.name), sql.SQL(", ").join(args)
+    )
     if function.returns_void:
         return Statement(sql.SQL("select {}").format(invocation), builder.params), "void"
     if not function.returns_set and not function.returns_composite:
@@ -329,22 +397,22 @@ def call(function: Function, arguments: dict[str, str | None], query: ReadQuery,
     else:
         select = sql.SQL("{} as {}").format(builder.alias, builder.alias)
     source = sql.SQL("select {} from {}{}{}{}").format(
-        select, relation, builder.where(query.where), builder.order_by(query),
-        limit_offset(query))
+        select, relation, builder.where(query.where), builder.order_by(query), limit_offset(query)
+    )
     count_sql = None
     if count:
         count_builder = Builder(None, function.name)
         count_builder.params = list(builder.params[: len(arguments)])
         count_sql = sql.SQL("select count(*) from {}{}").format(
-            relation, count_builder.where(query.where))
+            relation, count_builder.where(query.where)
+        )
         builder.params.extend(count_builder.params)
     if not function.returns_composite:
         aggregate = sql.SQL(
             "with pgrst_source as ({source}) "
             "select ({total}) as total, (select count(*) from pgrst_source) as page, "
             "coalesce((select json_agg({alias}) from pgrst_source), '[]')::text as body, null"
-        ).format(source=source, total=count_sql or sql.SQL("null::bigint"),
-                 alias=builder.alias)
+        ).format(source=source, total=count_sql or sql.SQL("null::bigint"), alias=builder.alias)
         return Statement(aggregate, builder.params), "set"
     shape = "set" if function.returns_set else "object"
     return Statement(_aggregate(source, count_sql), builder.params), shape

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from postgrest.exceptions import APIError
-from supabase import Client
 
+from supabase import Client
 from tests.conftest import make_jwt, user_client
 from tests.localbase_process import LocalbaseProcess
 
@@ -24,10 +24,14 @@ create table public.todos (
     created_at timestamptz default now()
 );
 alter table public.todos enable row level security;
-create policy todos_select on public.todos for select to authenticated using (owner = auth.uid());
-create policy todos_insert on public.todos for insert to authenticated with check (owner = auth.uid());
-create policy todos_update on public.todos for update to authenticated using (owner = auth.uid());
-create policy todos_delete on public.todos for delete to authenticated using (owner = auth.uid());
+create policy todos_select on public.todos for select to authenticated
+  using (owner = auth.uid());
+create policy todos_insert on public.todos for insert to authenticated
+  with check (owner = auth.uid());
+create policy todos_update on public.todos for update to authenticated
+  using (owner = auth.uid());
+create policy todos_delete on public.todos for delete to authenticated
+  using (owner = auth.uid());
 grant select, insert, update, delete on public.todos to anon, authenticated, service_role;
 
 create or replace function public.add_them(a int, b int) returns int
@@ -39,7 +43,8 @@ create or replace function public.bump(x int) returns int
   language plpgsql volatile as $$
   begin insert into public.todos (title) values ('bumped'); return x; end $$;
 create or replace function public.whoami() returns jsonb
-  language sql stable as $$ select jsonb_build_object('uid', auth.uid(), 'role', auth.jwt()->>'role') $$;
+  language sql stable as $$
+    select jsonb_build_object('uid', auth.uid(), 'role', auth.jwt()->>'role') $$;
 grant execute on function public.add_them, public.void_fn, public.list_todos, public.bump,
   public.whoami to anon, authenticated, service_role;
 """
@@ -51,10 +56,11 @@ def todos_schema(admin_sql: Callable[[str], None]) -> None:
 
 
 @pytest.fixture
-def db(todos_schema: None, admin_sql: Callable[[str], None],
-       service_client: Client) -> Iterator[Client]:
+def db(
+    todos_schema: None, admin_sql: Callable[[str], None], service_client: Client
+) -> Iterator[Client]:
     admin_sql("truncate public.todos restart identity")
-    yield service_client
+    return service_client
 
 
 def seed(db: Client, *titles: str) -> list[dict[str, object]]:
@@ -69,17 +75,31 @@ def test_01_empty_select(db: Client) -> None:
 
 def test_02_insert_returns_list_with_defaults(db: Client) -> None:
     rows = db.table("todos").insert({"title": "a"}).execute().data
-    assert isinstance(rows, list) and len(rows) == 1
-    assert rows[0]["id"] == 1 and rows[0]["title"] == "a" and rows[0]["created_at"]
+    assert isinstance(rows, list)
+    assert len(rows) == 1
+    assert rows[0]["id"] == 1
+    assert rows[0]["title"] == "a"
+    assert rows[0]["created_at"]
 
 
 def test_03_bulk_insert_different_keys(db: Client) -> None:
-    rows = db.table("todos").insert(
-        [{"title": "a"}, {"title": "b", "tag": "x"}, {"title": "c", "n": 3}]).execute().data
+    rows = (
+        db.table("todos")
+        .insert([{"title": "a"}, {"title": "b", "tag": "x"}, {"title": "c", "n": 3}])
+        .execute()
+        .data
+    )
     assert [(r["title"], r["tag"], r["n"]) for r in rows] == [
-        ("a", None, None), ("b", "x", None), ("c", None, 3)]
-    with_defaults = db.table("todos").upsert(
-        [{"title": "d"}, {"title": "e", "tag": "y"}], default_to_null=False).execute().data
+        ("a", None, None),
+        ("b", "x", None),
+        ("c", None, 3),
+    ]
+    with_defaults = (
+        db.table("todos")
+        .upsert([{"title": "d"}, {"title": "e", "tag": "y"}], default_to_null=False)
+        .execute()
+        .data
+    )
     assert all(r["created_at"] is not None for r in with_defaults)
 
 
@@ -91,11 +111,16 @@ def test_04_insert_minimal(db: Client) -> None:
 def test_05_count_with_range(db: Client, localbase: LocalbaseProcess) -> None:
     seed(db, "a", "b", "c")
     result = db.table("todos").select("*", count="exact").range(0, 1).execute()
-    assert len(result.data) == 2 and result.count == 3
-    raw = httpx.get(f"{localbase.url}/rest/v1/todos?select=*&offset=0&limit=2",
-                    headers={"apikey": localbase.service_key,
-                             "Authorization": f"Bearer {localbase.service_key}",
-                             "Prefer": "count=exact"})
+    assert len(result.data) == 2
+    assert result.count == 3
+    raw = httpx.get(
+        f"{localbase.url}/rest/v1/todos?select=*&offset=0&limit=2",
+        headers={
+            "apikey": localbase.service_key,
+            "Authorization": f"Bearer {localbase.service_key}",
+            "Prefer": "count=exact",
+        },
+    )
     assert raw.status_code == 206
     assert raw.headers["content-range"] == "0-1/3"
 
@@ -142,15 +167,18 @@ def test_11_is_null_split(db: Client) -> None:
 
 def test_12_like_ilike(db: Client) -> None:
     seed(db, "Apple", "banana", "cherry")
-    assert {r["title"] for r in db.table("todos").select("title").ilike("title", "%A%")
-            .execute().data} == {"Apple", "banana"}
-    assert [r["title"] for r in db.table("todos").select("title").like("title", "*err*")
-            .execute().data] == ["cherry"]
+    assert {
+        r["title"] for r in db.table("todos").select("title").ilike("title", "%A%").execute().data
+    } == {"Apple", "banana"}
+    assert [
+        r["title"] for r in db.table("todos").select("title").like("title", "*err*").execute().data
+    ] == ["cherry"]
 
 
 def test_13_or_order_limit_offset(db: Client) -> None:
-    db.table("todos").insert([{"title": "x", "tag": "t1"}, {"title": "y", "tag": "t2"},
-                              {"title": "z", "tag": None}]).execute()
+    db.table("todos").insert(
+        [{"title": "x", "tag": "t1"}, {"title": "y", "tag": "t2"}, {"title": "z", "tag": None}]
+    ).execute()
     rows = db.table("todos").select("title").or_("title.eq.x,tag.is.null").order("id").execute()
     assert [r["title"] for r in rows.data] == ["x", "z"]
     ordered = db.table("todos").select("title").order("id", desc=True).execute().data
@@ -187,21 +215,30 @@ def test_17_missing_table(db: Client, localbase: LocalbaseProcess) -> None:
     assert raw.status_code == 404
 
 
-def test_18_rls_insert_statuses(db: Client, localbase: LocalbaseProcess, anon_client: Client) -> None:
+def test_18_rls_insert_statuses(
+    db: Client, localbase: LocalbaseProcess, anon_client: Client
+) -> None:
     with pytest.raises(APIError) as info:
         anon_client.table("todos").insert({"title": "a"}).execute()
     assert info.value.code == "42501"
-    raw = httpx.post(f"{localbase.url}/rest/v1/todos", json={"title": "a"},
-                     headers={"apikey": localbase.anon_key})
+    raw = httpx.post(
+        f"{localbase.url}/rest/v1/todos",
+        json={"title": "a"},
+        headers={"apikey": localbase.anon_key},
+    )
     assert raw.status_code == 401
     alice = user_client(localbase, str(uuid.uuid4()))
     with pytest.raises(APIError) as info:
         alice.table("todos").insert({"title": "a", "owner": str(uuid.uuid4())}).execute()
     assert info.value.code == "42501"
-    raw = httpx.post(f"{localbase.url}/rest/v1/todos",
-                     json={"title": "a", "owner": str(uuid.uuid4())},
-                     headers={"apikey": localbase.anon_key,
-                              "Authorization": f"Bearer {make_jwt(str(uuid.uuid4()))}"})
+    raw = httpx.post(
+        f"{localbase.url}/rest/v1/todos",
+        json={"title": "a", "owner": str(uuid.uuid4())},
+        headers={
+            "apikey": localbase.anon_key,
+            "Authorization": f"Bearer {make_jwt(str(uuid.uuid4()))}",
+        },
+    )
     assert raw.status_code == 403
 
 
@@ -218,26 +255,40 @@ def test_19_users_see_only_their_rows(db: Client, localbase: LocalbaseProcess) -
 
 def test_20_upsert(db: Client, localbase: LocalbaseProcess) -> None:
     seed(db, "a")
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}",
-               "Prefer": "return=representation,resolution=merge-duplicates"}
-    updated = httpx.post(f"{localbase.url}/rest/v1/todos?on_conflict=id",
-                         json={"id": 1, "title": "A"}, headers=headers)
-    assert updated.status_code == 200 and updated.json()[0]["title"] == "A"
-    inserted = httpx.post(f"{localbase.url}/rest/v1/todos?on_conflict=id",
-                          json={"id": 7, "title": "new"}, headers=headers)
+    headers = {
+        "apikey": localbase.service_key,
+        "Authorization": f"Bearer {localbase.service_key}",
+        "Prefer": "return=representation,resolution=merge-duplicates",
+    }
+    updated = httpx.post(
+        f"{localbase.url}/rest/v1/todos?on_conflict=id",
+        json={"id": 1, "title": "A"},
+        headers=headers,
+    )
+    assert updated.status_code == 200
+    assert updated.json()[0]["title"] == "A"
+    inserted = httpx.post(
+        f"{localbase.url}/rest/v1/todos?on_conflict=id",
+        json={"id": 7, "title": "new"},
+        headers=headers,
+    )
     assert inserted.status_code == 201
     rows = db.table("todos").upsert({"id": 1, "title": "again"}, on_conflict="id").execute().data
     assert rows[0]["title"] == "again"
-    ignored = db.table("todos").upsert({"id": 1, "title": "ignored"}, on_conflict="id",
-                                       ignore_duplicates=True).execute()
+    ignored = (
+        db.table("todos")
+        .upsert({"id": 1, "title": "ignored"}, on_conflict="id", ignore_duplicates=True)
+        .execute()
+    )
     assert ignored.data == []
     assert db.table("todos").select("title").eq("id", 1).execute().data == [{"title": "again"}]
 
 
 def test_21_update_count_minimal(db: Client) -> None:
     seed(db, "a", "b", "c")
-    result = (db.table("todos").update({"n": 5}, count="exact", returning="minimal")
-              .lt("id", 3).execute())
+    result = (
+        db.table("todos").update({"n": 5}, count="exact", returning="minimal").lt("id", 3).execute()
+    )
     assert result.count == 2
     assert result.data == []
 
@@ -255,8 +306,9 @@ def test_23_rpc_scalar(db: Client) -> None:
 
 def test_24_rpc_void(db: Client, localbase: LocalbaseProcess) -> None:
     assert db.rpc("void_fn").execute().data == []
-    raw = httpx.post(f"{localbase.url}/rest/v1/rpc/void_fn", json={},
-                     headers={"apikey": localbase.service_key})
+    raw = httpx.post(
+        f"{localbase.url}/rest/v1/rpc/void_fn", json={}, headers={"apikey": localbase.service_key}
+    )
     assert raw.status_code == 204
 
 
@@ -279,8 +331,9 @@ def test_27_write_in_read_only_rpc(db: Client, localbase: LocalbaseProcess) -> N
     with pytest.raises(APIError) as info:
         db.rpc("bump", {"x": 1}, get=True).execute()
     assert info.value.code == "25006"
-    raw = httpx.get(f"{localbase.url}/rest/v1/rpc/bump?x=1",
-                    headers={"apikey": localbase.service_key})
+    raw = httpx.get(
+        f"{localbase.url}/rest/v1/rpc/bump?x=1", headers={"apikey": localbase.service_key}
+    )
     assert raw.status_code == 405
     assert db.rpc("bump", {"x": 4}).execute().data == 4
 
@@ -288,8 +341,10 @@ def test_27_write_in_read_only_rpc(db: Client, localbase: LocalbaseProcess) -> N
 def test_28_bad_jwts(db: Client, localbase: LocalbaseProcess) -> None:
     expired = make_jwt(str(uuid.uuid4()), expires_in=-120)
     for token, codes in ((expired, {"PGRST301", "PGRST303"}), ("garbage", {"PGRST301"})):
-        raw = httpx.get(f"{localbase.url}/rest/v1/todos",
-                        headers={"apikey": localbase.anon_key, "Authorization": f"Bearer {token}"})
+        raw = httpx.get(
+            f"{localbase.url}/rest/v1/todos",
+            headers={"apikey": localbase.anon_key, "Authorization": f"Bearer {token}"},
+        )
         assert raw.status_code == 401
         assert raw.json()["code"] in codes
 
@@ -306,6 +361,8 @@ def test_29_api_key_gateway(db: Client, localbase: LocalbaseProcess) -> None:
 def test_30_auth_helpers(db: Client, localbase: LocalbaseProcess, anon_client: Client) -> None:
     sub = str(uuid.uuid4())
     assert user_client(localbase, sub).rpc("whoami").execute().data == {
-        "uid": sub, "role": "authenticated"}
+        "uid": sub,
+        "role": "authenticated",
+    }
     assert anon_client.rpc("whoami").execute().data == {"uid": None, "role": "anon"}
     assert db.rpc("whoami").execute().data == {"uid": None, "role": "service_role"}
