@@ -1,0 +1,35 @@
+"""Supabase client factories: service role by default, or a user's access token (RLS)."""
+
+from __future__ import annotations
+
+from supabase.lib.client_options import AsyncClientOptions
+
+from jobdock.settings import Settings, get_settings
+from supabase import AsyncClient, Client, ClientOptions, acreate_client, create_client
+
+
+def _auth_headers(settings: Settings, access_token: str | None) -> dict[str, str]:
+    token = access_token or settings.supabase_access_token
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _key(settings: Settings, access_token: str | None) -> str:
+    if access_token or settings.supabase_access_token:
+        return settings.supabase_anon_key
+    return settings.supabase_service_role_key
+
+
+def sync_client(settings: Settings | None = None, *, access_token: str | None = None) -> Client:
+    """A sync client for REST and Storage (the sync client has no Realtime)."""
+    settings = settings or get_settings()
+    options = ClientOptions(headers=_auth_headers(settings, access_token))
+    return create_client(settings.supabase_url, _key(settings, access_token), options)
+
+
+async def async_client(
+    settings: Settings | None = None, *, access_token: str | None = None
+) -> AsyncClient:
+    """An async client; the only kind with Realtime."""
+    settings = settings or get_settings()
+    options = AsyncClientOptions(headers=_auth_headers(settings, access_token))
+    return await acreate_client(settings.supabase_url, _key(settings, access_token), options)

@@ -1,0 +1,73 @@
+"""Uploading a document: validate, store it in the Storage bucket, enqueue ``process_document``.
+
+Either both happen or neither: if enqueueing fails, the stored file is removed again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from storage3.exceptions import StorageApiError
+
+from jobdock.actions import backend, enqueue
+from jobdock.errors import BackendError, InvalidUpload, JobdockError
+from jobdock.models import Job
+from jobdock.settings import Settings, get_settings
+from supabase import Client
+
+PROCESS_DOCUMENT = "process_document"
+
+CONTENT_TYPES = {
+    ".epub": "application/epub+zip",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+}
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+def validate(upload: Upload, limit_bytes: int) -> str:
+    """The content type for an acceptable upload; ``InvalidUpload`` otherwise."""
+    name = PurePosixPath(upload.filename.replace("\\", "/")).name
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix not in CONTENT_TYPES:
+        accepted = ", ".join(sorted(CONTENT_TYPES))
+        raise InvalidUpload(f"{name or 'this file'}: unsupported type; upload one of {accepted}")
+    if not upload.data:
+        raise InvalidUpload(f"{name}: the file is empty")
+    if len(upload.data) > limit_bytes:
+        raise InvalidUpload(
+            f"{name}: {len(upload.data) / 1e6:.1f} MB is over the {limit_bytes / 1e6:.0f} MB limit"
+        )
+    return CONTENT_TYPES[suffix]
+
+
+def upload_document(
+    client: Client, upload: Upload, *, owner: str | None = None, settings: Settings | None = None
+) -> Job:
+    settings = settings or get_settings()
+    content_type = validate(upload, settings.upload_limit_bytes)
+    filename = PurePosixPath(upload.filename.replace("\\", "/")).name
+    path = f"{owner or 'shared'}/{uuid.uuid4()}/{filename}"
+    bucket = client.storage.from_(settings.documents_bucket)
+    try:
+        with backend("upload"):
+            bucket.upload(path, upload.data, {"content-type": content_type})
+    except StorageApiError as exc:
+        raise BackendError(f"upload failed: {exc.message}", str(exc.code)) from exc
+    try:
+        return enqueue(
+            client,
+            PROCESS_DOCUMENT,
+            {"bucket": settings.documents_bucket, "path": path, "filename": filename},
+        )
+    except JobdockError:
+        bucket.remove([path])
+        raise
