@@ -6,17 +6,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from localbase.db import Database
+from localbase.realtime import Realtime, RealtimeConfig
 from localbase.rest.api import RestApi
+from localbase.storage import StorageApi
 
 log = logging.getLogger("localbase")
 
@@ -28,11 +30,14 @@ class AppConfig:
     api_dsn: str
     admin_dsn: str
     storage_dir: Path
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
 
 
 def create_app(config: AppConfig) -> Starlette:
     db = Database(config.api_dsn, config.admin_dsn)
     rest = RestApi(db)
+    realtime = Realtime(config.admin_dsn, config.api_dsn, config.realtime)
+    storage = StorageApi(db, config.storage_dir)
 
     async def health(request: Request) -> Response:
         try:
@@ -45,6 +50,7 @@ def create_app(config: AppConfig) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open()
+        await realtime.start()
         listener = asyncio.create_task(_watch_schema(config.admin_dsn, rest), name="schema-watch")
         try:
             yield
@@ -52,11 +58,19 @@ def create_app(config: AppConfig) -> Starlette:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+            await realtime.stop()
             await db.close()
 
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/rest/v1/{path:path}", rest.handle, methods=_METHODS),
+        WebSocketRoute("/realtime/v1/websocket", realtime.websocket),
+        WebSocketRoute("/socket/websocket", realtime.websocket),
+        Route(
+            "/storage/v1/{path:path}",
+            storage.handle,
+            methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.db = db

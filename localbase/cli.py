@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from localbase.errors import LocalbaseError
+from localbase.realtime import RealtimeConfig
 from localbase.stack import StackConfig, run
 
 
@@ -40,7 +42,70 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--host", default="127.0.0.1", help="address the API binds to (default 127.0.0.1)"
     )
+    _realtime_options(start)
     return root
+
+
+def _non_negative(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+        return value
+
+    return parse
+
+
+def _realtime_options(start: argparse.ArgumentParser) -> None:
+    realtime = start.add_argument_group("realtime")
+    realtime.add_argument(
+        "--realtime-delay-ms",
+        type=_non_negative(int),
+        default=0,
+        metavar="N",
+        help="extra delay before each change is delivered, to mimic hosted latency (default 0)",
+    )
+    realtime.add_argument(
+        "--realtime-idle-timeout",
+        type=_non_negative(float),
+        default=60.0,
+        metavar="SECONDS",
+        help="close a socket that sends nothing for this long (default 60, as Supabase)",
+    )
+    realtime.add_argument(
+        "--realtime-join-error-backoff-ms",
+        type=_non_negative(int),
+        default=100,
+        metavar="N",
+        help="delay before a refused join is answered (Supabase: 5000; default 100)",
+    )
+    realtime.add_argument(
+        "--realtime-connect-error-backoff-ms",
+        type=_non_negative(int),
+        default=100,
+        metavar="N",
+        help="delay before a refused upgrade is answered (Supabase: 2000; default 100)",
+    )
+    realtime.add_argument(
+        "--realtime-max-pending",
+        type=_non_negative(int),
+        default=10_000,
+        metavar="N",
+        help="frames queued for one socket before it is disconnected as too slow",
+    )
+
+
+def _realtime_config(args: argparse.Namespace) -> RealtimeConfig:
+    return RealtimeConfig(
+        delay_ms=int(args.realtime_delay_ms),
+        idle_timeout=float(args.realtime_idle_timeout),
+        join_error_backoff=args.realtime_join_error_backoff_ms / 1000,
+        connect_error_backoff=args.realtime_connect_error_backoff_ms / 1000,
+        max_pending=max(1, int(args.realtime_max_pending)),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         reset=args.reset,
         host=args.host,
+        realtime=_realtime_config(args),
     )
     try:
         run(config)

@@ -9,7 +9,7 @@ import logging
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -18,6 +18,7 @@ import uvicorn
 from localbase import keys, migrations
 from localbase.app import AppConfig, create_app
 from localbase.postgres import Cluster, ensure_port_free
+from localbase.realtime import RealtimeConfig
 
 log = logging.getLogger("localbase")
 
@@ -31,6 +32,7 @@ class StackConfig:
     seed: Path = Path("supabase/seed.sql")
     reset: bool = False
     host: str = "127.0.0.1"
+    realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -81,6 +83,7 @@ def run(config: StackConfig) -> None:
                 api_dsn=cluster.dsn("authenticator"),
                 admin_dsn=cluster.dsn(),
                 storage_dir=data_dir / "storage",
+                realtime=config.realtime,
             )
         )
         server = uvicorn.Server(
@@ -91,6 +94,10 @@ def run(config: StackConfig) -> None:
                 log_level="warning",
                 lifespan="on",
                 ws="websockets-sansio",
+                # Realtime's endpoint, like Supabase's, neither compresses frames nor accepts
+                # frames over 5 MB.
+                ws_per_message_deflate=False,
+                ws_max_size=5_000_000,
             )
         )
         print(f"localbase started.\n\n{status_block(config)}\n", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -16,6 +17,16 @@ import httpx
 from localbase import keys
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def terminate_on_exit(process: subprocess.Popen[bytes]) -> None:
+    """Safety net: never leave a localbase behind when a test run ends abruptly."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def free_port() -> int:
@@ -77,6 +88,7 @@ class LocalbaseProcess:
                 cwd=ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
+        atexit.register(terminate_on_exit, self.process)
         self.wait_healthy(timeout)
 
     @property

@@ -413,6 +413,7 @@ begin
      set status = 'failed', next_retry_at = null,
          last_error = 'Worker ' || coalesce(j.worker_id, '?') || ' stopped responding; no retries left'
    where j.status = 'processing' and j.retry_count >= j.max_retries
+     and j.worker_id is distinct from p_worker_id
      and (p_job_types is null or j.job_type = any(p_job_types))
      and not exists (
        select 1 from public.job_workers w
@@ -429,6 +430,8 @@ begin
            j.status = 'pending'
            or (j.status = 'failed' and j.next_retry_at <= now())
            or (j.status = 'processing'
+               -- a live worker never reclaims its own job: it is still running it
+               and j.worker_id is distinct from p_worker_id
                and coalesce(j.heartbeat_at, j.started_at, j.updated_at) < now() - interval '1 second'
                and not exists (
                  select 1 from public.job_workers w

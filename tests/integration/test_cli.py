@@ -19,7 +19,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def jobdock(localbase: LocalbaseProcess, admin_sql: Callable[[str], None], tmp_path: Path) -> Run:
-    admin_sql("truncate public.background_jobs, public.job_events, public.job_workers")
+    admin_sql("truncate public.background_jobs, public.job_events, public.job_workers cascade")
     env = {
         **os.environ,
         "SUPABASE_URL": localbase.url,

@@ -25,7 +25,9 @@ Sql = Callable[..., list[tuple[Any, ...]]]
 def sql(localbase: LocalbaseProcess) -> Iterator[Sql]:
     """Direct SQL as ``postgres`` (what Supabase Studio does); tables emptied first."""
     with psycopg.connect(localbase.db_dsn, autocommit=True) as conn:
-        conn.execute("truncate public.background_jobs, public.job_events, public.job_workers")
+        conn.execute(
+            "truncate public.background_jobs, public.job_events, public.job_workers cascade"
+        )
 
         def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
             cur = conn.execute(statement, params or None)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -47,7 +48,7 @@ def port_is_free(port: int) -> bool:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> LocalbaseProcess:
+def project(tmp_path: Path) -> Iterator[LocalbaseProcess]:
     migrations = tmp_path / "migrations"
     migrations.mkdir()
     (migrations / "20260101000000_notes.sql").write_text(
@@ -55,7 +56,10 @@ def project(tmp_path: Path) -> LocalbaseProcess:
     )
     seed = tmp_path / "seed.sql"
     seed.write_text("insert into public.notes values (1, 'seeded');")
-    return LocalbaseProcess(tmp_path / "data", migrations_dir=migrations, seed=seed)
+    stack = LocalbaseProcess(tmp_path / "data", migrations_dir=migrations, seed=seed)
+    yield stack
+    if stack.process is not None:  # a failed test must not leave a localbase running
+        stack.stop()
 
 
 def query(stack: LocalbaseProcess, sql: str) -> list[tuple[object, ...]]:

@@ -1,0 +1,172 @@
+"""Cancel → stopped latency, side by side, over 4 worker processes.
+
+For each mode, N running jobs are cancelled one after another; the latency of a job is its
+worker's ``stopped_at`` minus the moment the cancel call returned to the caller (negative:
+the worker had stopped before the caller even got its answer). Also measured: database reads
+per second spent on cancellation checks, and a bulk ``cancel_all_processing`` over 1,000
+running jobs. Prints markdown tables and writes ``docs/cancel_latency.png``.
+
+    .venv/bin/python bench/cancel_latency.py [--jobs 200] [--bulk 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common import localbase, sql, summary, table, workers
+
+from jobdock import actions
+from tests.conftest import connect
+from tests.localbase_process import LocalbaseProcess, free_port
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+LONG = 3600
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    job_type: str
+    data: dict[str, Any]
+    args: tuple[str, ...] = ()
+    dead_realtime: bool = False
+    jobs: int | None = None
+    aim: str = ""
+
+
+MODES = [
+    Mode("realtime, async handler", "demo.sleep", {"seconds": LONG, "step": LONG},
+         aim="p50 ≤ 1 ms, p99 ≤ 5 ms"),
+    Mode("realtime, blocking handler checking every 10 ms", "demo.blocking",
+         {"seconds": LONG, "check_every": 0.01}, aim="p50 ≤ 6 ms"),
+    Mode("stubborn handler (isolated, grace 1 s)", "demo.stubborn", {"seconds": LONG},
+         ("--grace", "1"), jobs=40, aim="≤ grace + 100 ms"),
+    Mode("realtime down (fallback poll 0.5 s)", "demo.sleep", {"seconds": LONG, "step": LONG},
+         ("--fallback-poll", "0.5"), dead_realtime=True, aim="max ≤ 1 s"),
+    Mode("--no-realtime, 1 s poll (the seed's proposal)", "demo.sleep",
+         {"seconds": LONG, "step": LONG}, ("--no-realtime", "--fallback-poll", "1"),
+         aim="(comparison)"),
+]
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def checks_so_far(stack: LocalbaseProcess) -> int:
+    rows = sql(stack, "select coalesce(sum(calls), 0) from pg_stat_user_functions"
+                      " where funcname = 'job_states'")
+    return int(rows[0][0])
+
+
+def run_mode(stack: LocalbaseProcess, root: Path, mode: Mode, jobs: int) -> dict[str, Any]:
+    client = connect(stack.url, stack.service_key)
+    concurrency = math.ceil(jobs / 4) + 1
+    realtime_url = f"http://127.0.0.1:{free_port()}" if mode.dead_realtime else None
+    args = ("--concurrency", str(concurrency), "--lease", "30", *mode.args)
+    prefix = mode.job_type.replace(".", "-")
+    with workers(stack, root, 4, *args, realtime_url=realtime_url, prefix=prefix):
+        ids = [actions.enqueue(client, mode.job_type, mode.data).id for _ in range(jobs)]
+        wait_until(lambda: sql(stack, "select count(*) from public.background_jobs where"
+                                      " status = 'processing' and progress ? 'percent'")[0][0]
+                   == jobs, 300, f"{jobs} jobs running")
+        before, began = checks_so_far(stack), time.monotonic()
+        time.sleep(3)  # steady state: how many checks does an idle, healthy worker make?
+        idle_rate = (checks_so_far(stack) - before) / (time.monotonic() - began)
+        returned: dict[uuid.UUID, datetime] = {}
+        for job_id in ids:
+            actions.request_cancel(client, job_id)
+            returned[job_id] = datetime.now(UTC)
+        wait_until(lambda: sql(stack, "select count(*) from public.job_events where event ="
+                                      " 'stopped' and job_id = any(%s)", ids)[0][0] == jobs,
+                   120, "all stopped")
+        stops = dict(sql(stack, "select job_id, (detail->>'stopped_at')::timestamptz"
+                                " from public.job_events where event = 'stopped'"
+                                " and job_id = any(%s)", ids))
+    latencies = [(stops[i] - returned[i]).total_seconds() * 1000 for i in ids]
+    sql(stack, "delete from public.background_jobs")
+    return {"mode": mode, "latencies": latencies, "idle_checks": idle_rate}
+
+
+def bulk(stack: LocalbaseProcess, root: Path, jobs: int) -> tuple[float, float]:
+    client = connect(stack.url, stack.service_key)
+    with workers(stack, root, 4, "--concurrency", str(jobs // 4 + 1), prefix="bulk"):
+        sql(stack, "insert into public.background_jobs (job_type, input_data)"
+                   " select 'demo.sleep', %s from generate_series(1, %s)",
+            {"seconds": LONG, "step": LONG}, jobs)
+        wait_until(lambda: sql(stack, "select count(*) from public.background_jobs where"
+                                      " status = 'processing' and progress ? 'percent'")[0][0]
+                   == jobs, 300, "bulk jobs running")
+        began = datetime.now(UTC)
+        result = client.rpc("cancel_all_processing", {}).execute().data
+        returned = datetime.now(UTC)
+        assert len(result) == jobs
+        wait_until(lambda: sql(stack, "select count(*) from public.job_events"
+                                      " where event = 'stopped'")[0][0] >= jobs,
+                   120, "bulk stopped")
+        (last,) = sql(stack, "select max((detail->>'stopped_at')::timestamptz)"
+                             " from public.job_events where event = 'stopped'")[0]
+    return (returned - began).total_seconds(), (last - began).total_seconds()
+
+
+def plot(results: list[dict[str, Any]]) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, axis = plt.subplots(figsize=(9, 4.5))
+    labels = [r["mode"].name.replace(" (", "\n(") for r in results]
+    axis.boxplot([[max(v, 0.01) for v in r["latencies"]] for r in results], vert=False,
+                 tick_labels=labels, showfliers=True)
+    axis.set_xscale("log")
+    axis.set_xlabel("cancel call returned → handler stopped (ms, log scale)")
+    axis.set_title("jobdock: how fast a cancelled job really stops (4 workers)")
+    figure.tight_layout()
+    target = DOCS / "cancel_latency.png"
+    figure.savefig(target, dpi=110)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--bulk", type=int, default=1000)
+    args = parser.parse_args()
+    with localbase() as (stack, root):
+        sql(stack, "alter system set track_functions = 'all'")
+        sql(stack, "select pg_reload_conf()")
+        results = [run_mode(stack, root, m, m.jobs or args.jobs) for m in MODES]
+        bulk_call, bulk_stopped = bulk(stack, root, args.bulk)
+    rows = []
+    for result in results:
+        s = summary(result["latencies"])
+        rows.append((result["mode"].name, s["n"], f"{s['p50']:.1f}", f"{s['p90']:.1f}",
+                     f"{s['p99']:.1f}", f"{s['max']:.1f}", f"{result['idle_checks']:.1f}",
+                     result["mode"].aim))
+    print("cancel call returned → handler stopped, ms (4 worker processes)\n")
+    print(table(["mode", "jobs", "p50", "p90", "p99", "max", "idle check reads/s", "aim"],
+                rows))
+    print(f"\ncancel_all_processing over {args.bulk} running jobs: call took "
+          f"{bulk_call * 1000:.0f} ms; last job stopped {bulk_stopped * 1000:.0f} ms after the "
+          "call began (aim ≤ 1 s)")
+    target = plot(results)
+    if target:
+        print(f"\nplot: {target.relative_to(DOCS.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Shared benchmark helpers: an own localbase, worker processes, percentiles, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.localbase_process import LocalbaseProcess  # noqa: E402
+from tests.worker_process import WorkerProcess  # noqa: E402
+
+
+@contextlib.contextmanager
+def localbase(*extra_args: str) -> Iterator[tuple[LocalbaseProcess, Path]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = LocalbaseProcess(Path(tmp) / "data", extra_args=extra_args)
+        stack.start()
+        try:
+            yield stack, Path(tmp)
+        finally:
+            stack.stop()
+
+
+@contextlib.contextmanager
+def workers(stack: LocalbaseProcess, root: Path, count: int, *args: str,
+            realtime_url: str | None = None, prefix: str = "bench") -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    try:
+        for n in range(count):
+            started.append(WorkerProcess(stack, root / f"{prefix}{n}.log", f"{prefix}-{n}", args,
+                                         realtime_url=realtime_url).start())
+        yield started
+    finally:
+        for worker in started:
+            worker.stop()
+
+
+def sql(stack: LocalbaseProcess, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+        cur = conn.execute(statement.encode() if not params else statement, params or None)
+        return cur.fetchall() if cur.description else []
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {"n": len(values), "p50": statistics.median(values), "p90": percentile(values, .9),
+            "p99": percentile(values, .99), "max": max(values), "min": min(values)}
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,445 @@
+"""Benchmark localbase's Realtime (postgres_changes), printing a Markdown table.
+
+* commit → callback latency with one official ``realtime`` client (closed loop: one INSERT,
+  wait for its callback, next);
+* one change fanned out to 100 sockets, 100 at a time: raw Phoenix sockets (arrival = frame
+  received and parsed) and official clients (arrival = callback), every one and the last one;
+* a sustained 2,000 changes/s (one INSERT per transaction) to 10 raw sockets for 30 s:
+  achieved rate, dropped events, latency, and the localbase process's RSS before and after.
+
+"Commit" is when the writer's autocommit INSERT returns. Fan-out and sustained subscribers
+run in child processes so that parsing does not slow the writer; every process reads the same
+monotonic clock. The official client costs far more per message than the server (it validates
+each frame with pydantic and formats debug strings), which is why the sustained run uses raw
+sockets.
+
+    .venv/bin/python bench/localbase_realtime.py [--runs 5] [--changes 500] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from realtime import AsyncRealtimeClient
+
+from tests.localbase_process import LocalbaseProcess
+
+TABLE = "bench_realtime"
+SCHEMA = f"""
+create table {TABLE} (id bigint primary key, n int, note text);
+grant select on {TABLE} to service_role;
+alter publication supabase_realtime add table {TABLE};
+"""
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def connect_subscriber(url: str, key: str, on_insert: Any) -> AsyncRealtimeClient:
+    client = AsyncRealtimeClient(f"{url}/realtime/v1", key)
+    await client.connect()
+    subscribed = asyncio.Event()
+    channel = client.channel(f"bench-{id(client)}")
+    channel.on_postgres_changes("INSERT", on_insert, table=TABLE)
+    channel.on_system(lambda payload: subscribed.set())
+    await channel.subscribe()
+    await asyncio.wait_for(subscribed.wait(), 10)
+    return client
+
+
+# Single subscriber, closed loop ---------------------------------------------------------
+
+
+async def single_subscriber(stack: LocalbaseProcess, changes: int, first_id: int) -> list[float]:
+    arrived: dict[int, asyncio.Future[float]] = {}
+
+    def on_insert(payload: Any) -> None:
+        future = arrived.get(payload["data"]["record"]["id"])
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    client = await connect_subscriber(stack.url, stack.service_key, on_insert)
+    loop = asyncio.get_running_loop()
+    samples = []
+    try:
+        async with await psycopg.AsyncConnection.connect(stack.db_dsn, autocommit=True) as db:
+            for row_id in range(first_id, first_id + changes):
+                future = arrived[row_id] = loop.create_future()
+                await db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
+                committed = time.perf_counter()
+                delivered = await asyncio.wait_for(future, 10)
+                del arrived[row_id]
+                samples.append(max(0.0, delivered - committed))
+    finally:
+        await client.close()
+    return samples
+
+
+# Subscribers in other processes -----------------------------------------------------------
+
+
+def subscriber_process(
+    url: str,
+    key: str,
+    kind: str,
+    clients: int,
+    ready: EventType,
+    stop: EventType,
+    results: mp.Queue[list[dict[int, float]]],
+    expected: Any,
+) -> None:
+    runner = _official_subscribers if kind == "official" else _raw_subscribers
+    asyncio.run(runner(url, key, clients, ready, stop, results, expected))
+
+
+async def _drained(received: list[dict[int, float]], stop: EventType, expected: Any) -> None:
+    """After ``stop``: wait until every subscriber has ``expected`` events (at most 120 s)."""
+    await asyncio.to_thread(stop.wait)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and min(map(len, received)) < expected.value:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # polls counts that readers and callbacks update
+
+
+async def _official_subscribers(
+    url: str,
+    key: str,
+    count: int,
+    ready: EventType,
+    stop: EventType,
+    results: mp.Queue[list[dict[int, float]]],
+    expected: Any,
+) -> None:
+    received: list[dict[int, float]] = [{} for _ in range(count)]
+    clients = []
+    for seen in received:
+
+        def on_insert(payload: Any, seen: dict[int, float] = seen) -> None:
+            seen[payload["data"]["record"]["id"]] = time.perf_counter()
+
+        clients.append(await connect_subscriber(url, key, on_insert))
+    ready.set()
+    await _drained(received, stop, expected)
+    for client in clients:
+        await client.close()
+    results.put(received)
+
+
+async def _raw_subscribers(
+    url: str,
+    key: str,
+    count: int,
+    ready: EventType,
+    stop: EventType,
+    results: mp.Queue[list[dict[int, float]]],
+    expected: Any,
+) -> None:
+    """Phoenix sockets without the client library: arrival = frame received and parsed."""
+    received: list[dict[int, float]] = [{} for _ in range(count)]
+    socket_url = f"{url.replace('http', 'ws', 1)}/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
+    sockets = [await websockets.connect(socket_url, max_size=None) for _ in range(count)]
+    join = json.dumps(
+        {
+            "topic": "realtime:bench",
+            "event": "phx_join",
+            "ref": "1",
+            "join_ref": "1",
+            "payload": {
+                "config": {
+                    "postgres_changes": [{"event": "INSERT", "schema": "public", "table": TABLE}]
+                }
+            },
+        }
+    )
+    for ws in sockets:
+        await ws.send(join)
+        while json.loads(await ws.recv())["event"] != "system":
+            pass
+    readers = [
+        asyncio.create_task(_read(ws, seen), name=f"bench reader {i}")
+        for i, (ws, seen) in enumerate(zip(sockets, received, strict=True))
+    ]
+    ready.set()
+    await _drained(received, stop, expected)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for ws in sockets:
+        await ws.close()
+    results.put(received)
+
+
+async def _read(ws: websockets.ClientConnection, seen: dict[int, float]) -> None:
+    heartbeat = time.monotonic()
+    async for text in ws:
+        frame = json.loads(text)
+        if frame["event"] == "postgres_changes":
+            seen[frame["payload"]["data"]["record"]["id"]] = time.perf_counter()
+        if time.monotonic() - heartbeat > 20:
+            heartbeat = time.monotonic()
+            await ws.send('{"topic":"phoenix","event":"heartbeat","payload":{},"ref":null}')
+
+
+class Subscribers:
+    """Subscribers spread over child processes; ``collect()`` returns their arrivals."""
+
+    def __init__(self, stack: LocalbaseProcess, kind: str, count: int, processes: int) -> None:
+        context = mp.get_context("spawn")
+        self._stop = context.Event()
+        self._expected = context.Value("q", 0)
+        self._results: mp.Queue[list[dict[int, float]]] = context.Queue()
+        self._ready = [context.Event() for _ in range(processes)]
+        self._processes = [
+            context.Process(
+                target=subscriber_process,
+                args=(
+                    stack.url,
+                    stack.service_key,
+                    kind,
+                    count // processes,
+                    ready,
+                    self._stop,
+                    self._results,
+                    self._expected,
+                ),
+            )
+            for ready in self._ready
+        ]
+
+    def __enter__(self) -> Subscribers:
+        for process in self._processes:
+            process.start()
+        for ready in self._ready:
+            if not ready.wait(120):
+                raise TimeoutError("subscribers did not connect")
+        return self
+
+    def collect(self, expected: int) -> list[dict[int, float]]:
+        """Arrivals, once every subscriber has ``expected`` events (or 120 s have passed)."""
+        self._expected.value = expected
+        self._stop.set()
+        received = [seen for _ in self._processes for seen in self._results.get(timeout=180)]
+        for process in self._processes:
+            process.join(30)
+        return received
+
+    def __exit__(self, *exc: object) -> None:
+        for process in self._processes:
+            if process.is_alive():
+                process.terminate()
+
+
+@dataclass
+class Arrivals:
+    every: list[float]
+    last: list[float]
+    missing: int
+
+
+def arrivals(committed: dict[int, float], received: list[dict[int, float]]) -> Arrivals:
+    every = [seen[i] - committed[i] for seen in received for i in committed if i in seen]
+    last = [
+        max(seen[i] for seen in received if i in seen) - committed[i]
+        for i in committed
+        if any(i in seen for seen in received)
+    ]
+    missing = sum(1 for seen in received for i in committed if i not in seen)
+    return Arrivals(every, last, missing)
+
+
+def fan_out(
+    stack: LocalbaseProcess, kind: str, processes: int, changes: int, first_id: int
+) -> Arrivals:
+    committed: dict[int, float] = {}
+    with (
+        Subscribers(stack, kind, 100, processes) as subscribers,
+        psycopg.connect(stack.db_dsn, autocommit=True) as db,
+    ):
+        for row_id in range(first_id, first_id + changes):
+            db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
+            committed[row_id] = time.perf_counter()
+            time.sleep(0.05)  # pacing: one change at a time through the fan-out
+        received = subscribers.collect(changes)
+    return arrivals(committed, received)
+
+
+def _paced_writer(
+    dsn: str, ids: range, rate: float, began: float, committed: dict[int, float]
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as db:
+        for offset, row_id in enumerate(ids):
+            pause = began + offset / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
+            committed[row_id] = time.perf_counter()
+
+
+def sustained(
+    stack: LocalbaseProcess, rate: int, seconds: float, writers: int, first_id: int
+) -> tuple[Arrivals, int, float, float, float]:
+    """``writers`` connections share the rate: one synchronous commit (an fsync) per change
+    is more than one connection can do 2,000 times a second; group commit makes it possible."""
+    committed: dict[int, float] = {}
+    total = int(rate * seconds)
+    rss_start = rss_mib(stack_pid(stack))
+    cpu_start = cpu_seconds(stack_pid(stack))
+    with Subscribers(stack, "raw", 10, 2) as subscribers:
+        began = time.perf_counter() + 0.1
+        threads = [
+            threading.Thread(
+                target=_paced_writer,
+                args=(
+                    stack.db_dsn,
+                    range(first_id + w, first_id + total, writers),
+                    rate / writers,
+                    began,
+                    committed,
+                ),
+            )
+            for w in range(writers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        achieved = total / (time.perf_counter() - began)
+        received = subscribers.collect(total)
+        rss_end = rss_mib(stack_pid(stack))
+        cpu = cpu_seconds(stack_pid(stack)) - cpu_start
+    return arrivals(committed, received), int(achieved), rss_start, rss_end, cpu
+
+
+def stack_pid(stack: LocalbaseProcess) -> int:
+    assert stack.process is not None
+    return stack.process.pid
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--changes", type=int, default=500)
+    parser.add_argument("--fanout-changes", type=int, default=100)
+    parser.add_argument(
+        "--rate", type=int, action="append", help="sustained rate(s), changes/s (default 2000)"
+    )
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--writers", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = LocalbaseProcess(Path(tmp) / "data")
+        stack.start()
+        try:
+            with psycopg.connect(stack.db_dsn, autocommit=True) as db:
+                db.execute(SCHEMA.encode())
+            report(stack, args)
+        finally:
+            stack.stop()
+
+
+def spread(samples: Sequence[float]) -> str:
+    return f"{ms(statistics.median(samples))} / {ms(percentile(samples, 0.99))}"
+
+
+def sustained_rows(
+    stack: LocalbaseProcess, rate: int, seconds: float, writers: int, first_id: int
+) -> list[tuple[str, str]]:
+    load, achieved, rss_start, rss_end, cpu = sustained(stack, rate, seconds, writers, first_id)
+    per_thousand = cpu / (rate * seconds) * 1000
+    return [
+        (
+            f"sustained {rate}/s for {seconds:g} s → 10 raw sockets: achieved",
+            f"{achieved} changes/s, {achieved * 10} frames/s",
+        ),
+        ("  not delivered", f"{load.missing} of {int(rate * seconds) * 10}"),
+        ("  commit → frame p50 / p99", spread(load.every) if load.every else "n/a"),
+        ("  localbase RSS start → end", f"{rss_start:.0f} MiB → {rss_end:.0f} MiB"),
+        ("  localbase CPU per 1,000 changes (10 frames each)", f"{per_thousand:.2f} s"),
+    ]
+
+
+def report(stack: LocalbaseProcess, args: argparse.Namespace) -> None:
+    next_id = 1
+    single_runs = []
+    for _ in range(args.runs):
+        single_runs.append(asyncio.run(single_subscriber(stack, args.changes, next_id)))
+        next_id += args.changes
+    single = [s for run in single_runs for s in run]
+    run_p50 = [statistics.median(run) for run in single_runs]
+    run_p99 = [percentile(run, 0.99) for run in single_runs]
+    raw = fan_out(stack, "raw", 1, args.fanout_changes, next_id)
+    next_id += args.fanout_changes
+    official = fan_out(stack, "official", 4, args.fanout_changes, next_id)
+    next_id += args.fanout_changes
+    rows = [
+        ("1 subscriber, commit → callback p50 / p99", spread(single)),
+        (
+            "  per-run p50 range / p99 range",
+            f"{ms(min(run_p50))}–{ms(max(run_p50))} / {ms(min(run_p99))}–{ms(max(run_p99))}",
+        ),
+        ("  samples", f"{len(single)} ({args.runs} runs × {args.changes} changes)"),
+        (
+            "fan-out 1 change → 100 raw sockets: delivered",
+            f"{len(raw.every)} / {100 * args.fanout_changes}",
+        ),
+        ("  frame arrival, every socket p50 / p99", spread(raw.every)),
+        ("  frame arrival, last socket p50 / p99", spread(raw.last)),
+        (
+            "fan-out 1 change → 100 official clients (4 processes): delivered",
+            f"{len(official.every)} / {100 * args.fanout_changes}",
+        ),
+        ("  callback, every client p50 / p99", spread(official.every)),
+        ("  callback, last client p50 / p99", spread(official.last)),
+    ]
+    for rate in args.rate or [2000]:
+        rows += sustained_rows(stack, rate, args.seconds, args.writers, next_id)
+        next_id += int(rate * args.seconds)
+    rows.append(
+        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    )
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure':<{width}} | result |")
+    print(f"|{'-' * (width + 2)}|--------|")
+    for name, value in rows:
+        print(f"| {name:<{width}} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

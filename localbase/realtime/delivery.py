@@ -1,0 +1,381 @@
+"""From one committed row change to ``postgres_changes`` frames, as Supabase's ``apply_rls``.
+
+For each change, the subscriptions of its table that want its type and were live before it
+committed are grouped by JWT role (spec §5):
+
+* INSERT/UPDATE on a table without a primary key gives ``Error 400``; a role that cannot
+  SELECT every primary-key column gives ``Error 401`` (empty record, null timestamp);
+* filters are checked against the new row (INSERT/UPDATE) or the old identity (DELETE);
+* on an RLS-enabled table, INSERT/UPDATE are visible only if the row, **as it is now**, can be
+  selected with the subscriber's role and claims (DELETE is never RLS-checked);
+* the payload holds only the columns the role may SELECT (and the ``select`` list plus the
+  primary key); DELETE ``old_record`` is primary key only when RLS is on; a change over 1 MiB is
+  sent with ``Error 413`` and only its fields of at most 64 bytes.
+
+Each channel gets one frame per (role, ``select``) view, listing the ids of its bindings that
+matched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from localbase.realtime import protocol
+from localbase.realtime.catalog import Catalog, TableInfo
+from localbase.realtime.filters import TypedCondition, expression, fast_result, parameters
+from localbase.realtime.subscriptions import Registry, Sink, Subscription
+from localbase.realtime.values import fast_json, postgres_json, string
+from localbase.replication import RowChange, Transaction, Unchanged, Value
+
+log = logging.getLogger("localbase.realtime")
+
+MAX_RECORD_BYTES: Final = 1024 * 1024
+_TRIMMED_FIELD_BYTES: Final = 64
+_COLUMN_OVERHEAD: Final = 48  # {"name":…,"type":…,"typeoid":…,"value":…} around each value
+_NO_PRIMARY_KEY: Final = '["Error 400: Bad Request, no primary key"]'
+_UNAUTHORIZED: Final = '["Error 401: Unauthorized"]'
+_TOO_LARGE: Final = '["Error 413: Payload Too Large"]'
+_Key: TypeAlias = tuple[object, ...]
+_SET_CLAIMS: Final = (
+    "select set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Images:
+    """The row images of a change, as text, keyed by column name."""
+
+    match: Mapping[str, str | None]  # what filters see: new row (minus unchanged TOAST) or old
+    record: Mapping[str, str | None] | None  # INSERT/UPDATE record, TOAST filled from old
+    old: Mapping[str, str | None] | None  # UPDATE/DELETE old_record
+
+    @classmethod
+    def of(cls, change: RowChange) -> Images:
+        old = _present(change.old) if change.old is not None else None
+        if change.kind == "DELETE":
+            return cls(old or {}, None, old or {})
+        new = _present(change.new or {})
+        record: dict[str, str | None] = {}
+        for name, value in (change.new or {}).items():
+            if not isinstance(value, Unchanged):
+                record[name] = value
+            elif old is not None and name in old:
+                record[name] = old[name]  # unchanged TOAST, filled from the FULL old row
+        if change.kind == "UPDATE" and old is None:
+            keys = {column.name for column in change.relation.columns if column.is_key}
+            old = {name: value for name, value in new.items() if name in keys}
+        return cls(new, record, old)
+
+
+def _present(row: Mapping[str, Value]) -> dict[str, str | None]:
+    return {name: value for name, value in row.items() if not isinstance(value, Unchanged)}
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """JSON text of every value of the record and old record."""
+
+    record: Mapping[str, str]
+    old: Mapping[str, str]
+    wal_bytes: int
+
+    @property
+    def too_large(self) -> bool:
+        return self.wal_bytes > MAX_RECORD_BYTES
+
+
+class Delivery:
+    """Applies :mod:`delivery` rules to each change and hands frames to the channels."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        catalog: Catalog,
+        admin_pool: AsyncConnectionPool,
+        api_pool: AsyncConnectionPool,
+    ) -> None:
+        self._registry = registry
+        self._catalog = catalog
+        self._admin = admin_pool
+        self._api = api_pool
+
+    async def transaction(self, transaction: Transaction) -> None:
+        for change in transaction.changes:
+            await asyncio.sleep(0)  # let socket writers drain between changes of a big commit
+            try:
+                await self.change(change, transaction)
+            except Exception:
+                log.exception(
+                    "could not deliver a %s on %s.%s",
+                    change.kind,
+                    change.relation.schema,
+                    change.relation.table,
+                )
+
+    async def change(self, change: RowChange, transaction: Transaction) -> None:
+        candidates = [
+            s
+            for s in self._registry.for_table(change.relation.oid)
+            if s.start_lsn < transaction.end_lsn and s.action in ("*", change.kind)
+        ]
+        if not candidates:
+            return
+        table = await self._catalog.table(change.relation)
+        view = _ChangeView(change, transaction, table, Images.of(change))
+        for role in sorted({s.claims.role for s in candidates}):
+            await self._for_role(view, role, [s for s in candidates if s.claims.role == role])
+
+    async def _for_role(
+        self, view: _ChangeView, role: str, subscriptions: list[Subscription]
+    ) -> None:
+        selectable = await self._catalog.selectable(view.table, role)
+        if view.change.kind != "DELETE":
+            error = _key_error(view.table, selectable)
+            if error is not None:
+                for group in _select_groups(subscriptions):
+                    _fan_out(group, view.error_data(error))
+                return
+        visible = await self._filtered(view, subscriptions)
+        if visible and view.table.rls and view.change.kind != "DELETE":
+            visible = await self._rls_visible(view, visible)
+        if not visible:
+            return
+        encoded = await self._encoded(view)
+        for group in _select_groups(visible):
+            _fan_out(group, view.data(encoded, selectable, group[0].select))
+
+    async def _filtered(
+        self, view: _ChangeView, subscriptions: list[Subscription]
+    ) -> list[Subscription]:
+        if not any(s.conditions for s in subscriptions):
+            return subscriptions
+        results: dict[tuple[object, ...], bool] = {}
+        pending: dict[tuple[object, ...], tuple[TypedCondition, str | None]] = {}
+        for subscription in subscriptions:
+            for typed in subscription.conditions:
+                _resolve_fast(typed, view.images.match, results, pending)
+        if pending:
+            results.update(await self._evaluate(pending))
+        return [
+            s
+            for s in subscriptions
+            if all(results[_condition_key(t, view.images.match)] for t in s.conditions)
+        ]
+
+    async def _evaluate(
+        self,
+        pending: Mapping[_Key, tuple[TypedCondition, str | None]],
+    ) -> dict[_Key, bool]:
+        keys = list(pending)
+        query = sql.SQL("select {}").format(
+            sql.SQL(", ").join(expression(pending[key][0]) for key in keys)
+        )
+        args = [arg for key in keys for arg in parameters(*pending[key])]
+        try:
+            async with self._admin.connection() as conn:
+                cursor = await conn.execute(query, args)
+                row = await cursor.fetchone()
+        except psycopg.Error as exc:
+            log.warning(
+                "filter evaluation failed (%s); treating the filters as not matching",
+                str(exc).strip(),
+            )
+            return dict.fromkeys(keys, False)
+        assert row is not None
+        return {key: bool(value) for key, value in zip(keys, row, strict=True)}
+
+    async def _rls_visible(
+        self, view: _ChangeView, subscriptions: list[Subscription]
+    ) -> list[Subscription]:
+        visible: dict[str, bool] = {}
+        for subscription in subscriptions:
+            claims = subscription.claims.json
+            if claims not in visible:
+                visible[claims] = await self._row_visible(view, subscription.claims.role, claims)
+        return [s for s in subscriptions if visible[s.claims.json]]
+
+    async def _row_visible(self, view: _ChangeView, role: str, claims: str) -> bool:
+        """``exists(select 1 from t where pk = …)`` as the subscriber, like ``walrus_rls_stmt``."""
+        table, record = view.table, view.images.record or {}
+        query = table.memo("rls", lambda: _visibility_query(table))
+        try:
+            async with self._api.connection() as conn:
+                async with conn.pipeline(), conn.transaction(force_rollback=True):
+                    await conn.execute(_SET_CLAIMS, (role, claims))
+                    cursor = await conn.execute(query, [record.get(n) for n in table.primary_key])
+                row = await cursor.fetchone()
+        except psycopg.Error as exc:
+            log.warning(
+                "RLS check on %s as %s failed: %s", table.qualified(), role, str(exc).strip()
+            )
+            return False
+        return bool(row and row[0])
+
+    async def _encoded(self, view: _ChangeView) -> Encoded:
+        record: dict[str, str] = {}
+        old: dict[str, str] = {}
+        pending: list[tuple[dict[str, str], str, str]] = []
+        for image, target in ((view.images.record, record), (view.images.old, old)):
+            for name, text in (image or {}).items():
+                column = view.table.by_name.get(name)
+                if column is None:
+                    continue
+                encoded = "null" if text is None else fast_json(text, column.type.kind)
+                target[name] = encoded or ""  # keeps column order; filled below if pending
+                if encoded is None:
+                    pending.append((target, name, str(text)))
+        if pending:
+            async with self._admin.connection() as conn:
+                converted = await postgres_json(
+                    conn, [(text, view.table.by_name[name].type) for _, name, text in pending]
+                )
+            for (target, name, _), value in zip(pending, converted, strict=True):
+                target[name] = value
+        return Encoded(record, old, _wal_bytes(view.table, record, old))
+
+
+def _visibility_query(table: TableInfo) -> sql.Composed:
+    conditions = sql.SQL(" and ").join(
+        sql.SQL("{} = {}::text::{}").format(
+            sql.Identifier(name), sql.Placeholder(), table.by_name[name].type.cast_sql
+        )
+        for name in table.primary_key
+    )
+    return sql.SQL("select exists(select 1 from {} where {})").format(
+        sql.Identifier(table.schema, table.table), conditions
+    )
+
+
+def _wal_bytes(table: TableInfo, record: Mapping[str, str], old: Mapping[str, str]) -> int:
+    total = 0
+    for image in (record, old):
+        for name, value in image.items():
+            total += _COLUMN_OVERHEAD + len(name) + len(table.by_name[name].type.name)
+            total += len(value.encode())
+    return total
+
+
+def _condition_key(typed: TypedCondition, image: Mapping[str, str | None]) -> tuple[object, ...]:
+    column = typed.condition.column
+    return (*typed.key, column in image, image.get(column))
+
+
+def _resolve_fast(
+    typed: TypedCondition,
+    image: Mapping[str, str | None],
+    results: dict[tuple[object, ...], bool],
+    pending: dict[tuple[object, ...], tuple[TypedCondition, str | None]],
+) -> None:
+    key = _condition_key(typed, image)
+    if key in results or key in pending:
+        return
+    if typed.condition.column not in image:
+        results[key] = False  # not in the image (e.g. unchanged TOAST): no match
+        return
+    value = image[typed.condition.column]
+    outcome = fast_result(typed, value)
+    if outcome is None:
+        pending[key] = (typed, value)
+    else:
+        results[key] = outcome
+
+
+def _key_error(table: TableInfo, selectable: frozenset[str]) -> str | None:
+    if not table.primary_key:
+        return _NO_PRIMARY_KEY
+    if not all(name in selectable for name in table.primary_key):
+        return _UNAUTHORIZED
+    return None
+
+
+def _select_groups(subscriptions: Iterable[Subscription]) -> list[list[Subscription]]:
+    groups: dict[tuple[str, ...] | None, list[Subscription]] = {}
+    for subscription in subscriptions:
+        key = tuple(sorted(subscription.select)) if subscription.select else None
+        groups.setdefault(key, []).append(subscription)
+    return [groups[key] for key in sorted(groups, key=lambda k: ",".join(k or ()))]
+
+
+def _fan_out(subscriptions: Sequence[Subscription], data_json: str) -> None:
+    by_sink: dict[Sink, list[Subscription]] = {}
+    for subscription in subscriptions:
+        by_sink.setdefault(subscription.sink, []).append(subscription)
+    for sink, items in by_sink.items():
+        if len(items) == 1:
+            ids = [items[0].binding_id]
+        else:
+            ordered = sorted(items, key=lambda s: s.binding_index, reverse=True)
+            ids = [s.binding_id for s in ordered]
+        sink.deliver(protocol.postgres_changes(sink.topic_json, ids, data_json))
+
+
+class _ChangeView:
+    """One change on one table, rendered for the views its subscribers need."""
+
+    def __init__(
+        self, change: RowChange, transaction: Transaction, table: TableInfo, images: Images
+    ) -> None:
+        self.change = change
+        self.table = table
+        self.images = images
+        self._head = (
+            f'"schema":{string(table.schema)},"table":{string(table.table)},"type":"{change.kind}"'
+        )
+        self._timestamp = transaction.commit_timestamp
+
+    def error_data(self, errors: str) -> str:
+        tail = ',"record":{}' if self.change.kind in ("INSERT", "UPDATE") else ""
+        if self.change.kind != "INSERT":
+            tail += ',"old_record":{}'
+        return f'{{{self._head},"columns":[],"commit_timestamp":null,"errors":{errors}{tail}}}'
+
+    def data(
+        self, encoded: Encoded, selectable: frozenset[str], select: Sequence[str] | None
+    ) -> str:
+        keys = self.table.key_set
+
+        def shown(name: str) -> bool:
+            return name in selectable and (select is None or name in select or name in keys)
+
+        columns = self.table.memo(
+            ("columns", selectable, tuple(select or ())),
+            lambda: ",".join(
+                f'{{"name":{string(c.name)},"type":{string(c.type.name)}}}'
+                for c in self.table.columns
+                if shown(c.name)
+            ),
+        )
+        errors = _TOO_LARGE if encoded.too_large else "null"
+        parts = [
+            f'{{{self._head},"commit_timestamp":"{self._timestamp}","columns":[{columns}]',
+            f',"errors":{errors}',
+        ]
+        if self.change.kind != "DELETE":
+            parts.append(f',"record":{_object(encoded.record, shown, encoded.too_large)}')
+        if self.change.kind == "UPDATE":
+            parts.append(f',"old_record":{_object(encoded.old, shown, encoded.too_large)}')
+        if self.change.kind == "DELETE":
+
+            def old_shown(name: str) -> bool:
+                return shown(name) and (not self.table.rls or name in keys)
+
+            parts.append(f',"old_record":{_object(encoded.old, old_shown, encoded.too_large)}')
+        parts.append("}")
+        return "".join(parts)
+
+
+def _object(values: Mapping[str, str], shown: Callable[[str], bool], trimmed: bool) -> str:
+    items = ",".join(
+        f"{string(name)}:{value}"
+        for name, value in values.items()
+        if shown(name) and (not trimmed or len(value.encode()) <= _TRIMMED_FIELD_BYTES)
+    )
+    return "{" + items + "}"

@@ -1,0 +1,197 @@
+"""The Realtime service: the WebSocket endpoint and the change feed that drives it.
+
+``start()`` opens two small connection pools (admin: catalog, value conversion, filters;
+``authenticator``: RLS checks as the subscriber's role), starts the replication stream and a
+dispatcher task that delivers each committed transaction, in commit order, after the optional
+delivery delay. ``websocket()`` is the ASGI endpoint for ``/realtime/v1/websocket``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from localbase.realtime.catalog import Catalog
+from localbase.realtime.channels import Services
+from localbase.realtime.connection import Connection, ConnectionLimits
+from localbase.realtime.delivery import Delivery
+from localbase.realtime.subscriptions import Registry
+from localbase.realtime.tokens import Claims, TokenError, socket_token, verify
+from localbase.replication import ReplicationStream, Transaction
+
+log = logging.getLogger("localbase.realtime")
+
+_SESSION: Final = (
+    "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres"
+    " -c extra_float_digits=1 -c bytea_output=hex"
+)
+_STARTUP_TIMEOUT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    """Tunables; the defaults match Supabase except the two error backoffs (kept short)."""
+
+    delay_ms: int = 0
+    idle_timeout: float = 60.0
+    join_error_backoff: float = 0.1
+    connect_error_backoff: float = 0.1
+    max_pending: int = 10_000
+    max_channels: int = 100
+    max_queued_transactions: int = 100_000
+
+    def limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            self.idle_timeout, self.join_error_backoff, self.max_pending, self.max_channels
+        )
+
+
+class Realtime:
+    """See the module docstring."""
+
+    def __init__(self, admin_dsn: str, api_dsn: str, config: RealtimeConfig) -> None:
+        self.config = config
+        self.registry = Registry()
+        self.dropped_transactions = 0
+        self._admin = AsyncConnectionPool(
+            admin_dsn,
+            min_size=1,
+            max_size=6,
+            open=False,
+            name="realtime-admin",
+            kwargs={
+                "autocommit": True,
+                "options": _SESSION,
+                "application_name": "localbase_realtime",
+            },
+        )
+        self._api = AsyncConnectionPool(
+            api_dsn,
+            min_size=1,
+            max_size=4,
+            open=False,
+            name="realtime-rls",
+            kwargs={
+                "autocommit": True,
+                "options": _SESSION,
+                "application_name": "localbase_realtime_rls",
+            },
+        )
+        self._delivery = Delivery(self.registry, Catalog(self._admin), self._admin, self._api)
+        self._services = Services(self.registry, self._admin, self._spawn)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[Transaction] = asyncio.Queue(config.max_queued_transactions)
+        self._stream = ReplicationStream(admin_dsn, self._from_thread)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self._admin.open(wait=True, timeout=_STARTUP_TIMEOUT)
+        await self._api.open(wait=True, timeout=_STARTUP_TIMEOUT)
+        self._stream.start()
+        if not await asyncio.to_thread(self._stream.connected.wait, _STARTUP_TIMEOUT):
+            log.warning(
+                "replication stream not connected after %.0f s; still trying", _STARTUP_TIMEOUT
+            )
+        self._start_dispatcher()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self._tasks, *([self._dispatcher] if self._dispatcher else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self._stream.stop)
+        await self._api.close()
+        await self._admin.close()
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        """``/realtime/v1/websocket``: authenticate the upgrade, then serve the socket."""
+        claims = self._authenticate(websocket)
+        if isinstance(claims, Response):
+            await asyncio.sleep(self.config.connect_error_backoff)
+            await websocket.send_denial_response(claims)
+            return
+        await websocket.accept()
+        await Connection(websocket, self._services, claims, self.config.limits()).serve()
+
+    def _authenticate(self, websocket: WebSocket) -> Claims | Response:
+        """The socket's claims, or the HTTP response that refuses the upgrade."""
+        vsn = websocket.query_params.get("vsn", "1.0.0")
+        if not vsn.startswith("1.0."):
+            log.warning("refusing realtime serializer version %r (only 1.0.0 is served)", vsn)
+            return Response(status_code=403)
+        try:
+            return verify(socket_token(_api_key(websocket)))
+        except TokenError as exc:
+            log.info("refusing realtime socket: %s", exc.http_error)
+            return JSONResponse({"error": exc.http_error}, status_code=exc.http_status)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("realtime task %r failed", task.get_name(), exc_info=task.exception())
+
+    # The change feed ---------------------------------------------------------------------
+
+    def _from_thread(self, transaction: Transaction) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._enqueue, transaction)
+
+    def _enqueue(self, transaction: Transaction) -> None:
+        try:
+            self._queue.put_nowait(transaction)
+        except asyncio.QueueFull:
+            self.dropped_transactions += 1
+            if self.dropped_transactions % 1000 == 1:
+                log.warning(
+                    "realtime is %d transactions behind; dropped %d so far",
+                    self._queue.qsize(),
+                    self.dropped_transactions,
+                )
+
+    def _start_dispatcher(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="realtime-dispatcher")
+        self._dispatcher.add_done_callback(self._dispatcher_done)
+
+    def _dispatcher_done(self, task: asyncio.Task[None]) -> None:
+        if self._stopping or task.cancelled():
+            return
+        log.critical(
+            "realtime dispatcher stopped unexpectedly; restarting it", exc_info=task.exception()
+        )
+        self._start_dispatcher()
+
+    async def _dispatch(self) -> None:
+        delay = self.config.delay_ms / 1000
+        while True:
+            transaction = await self._queue.get()
+            if delay:
+                wait = transaction.received_at + delay - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await self._delivery.transaction(transaction)
+
+
+def _api_key(websocket: WebSocket) -> str | None:
+    """``x-api-key`` header if present, else the ``apikey`` query parameter."""
+    if "x-api-key" in websocket.headers:
+        return websocket.headers["x-api-key"]
+    return websocket.query_params.get("apikey")

@@ -1,0 +1,211 @@
+"""Faults: a worker killed mid-job, localbase restarted mid-job, Realtime unreachable for longer
+than the client's retries, and a graceful shutdown with running jobs."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from jobdock import actions
+from supabase import Client
+from tests.conftest import connect
+from tests.documents import make_markdown
+from tests.integration.test_worker import eventually
+from tests.localbase_process import LocalbaseProcess
+from tests.tcp_proxy import TcpProxy
+from tests.worker_process import WorkerProcess
+
+Sql = Callable[..., list[tuple[Any, ...]]]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalbaseProcess]:
+    """A localbase of this test's own (these tests restart or disturb it)."""
+    own = LocalbaseProcess(tmp_path / "data")
+    own.start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def sql(stack: LocalbaseProcess) -> Sql:
+    def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+            cur = conn.execute(statement, params or None)
+            return cur.fetchall() if cur.description else []
+
+    return run
+
+
+@pytest.fixture
+def client(stack: LocalbaseProcess) -> Client:
+    return connect(stack.url, stack.service_key)
+
+
+def events(sql: Sql, job_id: uuid.UUID) -> list[tuple[str, str | None]]:
+    return [
+        (r[0], r[1])
+        for r in sql(
+            "select event, worker_id from public.job_events where job_id = %s order by id", job_id
+        )
+    ]
+
+
+def stopped(sql: Sql, job_id: uuid.UUID) -> dict[str, Any] | None:
+    rows = sql(
+        "select detail from public.job_events where job_id = %s and event = 'stopped'"
+        " order by id desc limit 1",
+        job_id,
+    )
+    return rows[0][0] if rows else None
+
+
+def running_on(sql: Sql, job_id: uuid.UUID, worker_id: str) -> bool:
+    return bool(
+        sql(
+            "select 1 from public.background_jobs where id = %s and status ="
+            " 'processing' and worker_id = %s",
+            job_id,
+            worker_id,
+        )
+    )
+
+
+def status_of(sql: Sql, job_id: uuid.UUID) -> str | None:
+    rows = sql("select status from public.background_jobs where id = %s", job_id)
+    return rows[0][0] if rows else None
+
+
+def test_killed_worker_is_replaced_and_chunks_are_written_once(
+    stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
+) -> None:
+    chapters = [(f"Chapter {n}", f"Text of chapter {n}.\n\nSecond paragraph.") for n in range(8)]
+    client.storage.from_("documents").upload(
+        "shared/book.md", make_markdown(chapters), {"content-type": "text/markdown"}
+    )
+    job = actions.enqueue(
+        client,
+        "process_document",
+        {
+            "bucket": "documents",
+            "path": "shared/book.md",
+            "filename": "book.md",
+            "pace_seconds": 0.3,
+        },
+    )
+    first = WorkerProcess(stack, tmp_path / "a.log", "doomed").start()
+    eventually(
+        lambda: sql(
+            "select 1 from public.background_jobs where id = %s and"
+            " (progress->>'percent')::float > 10",
+            job.id,
+        ),
+        what="progress",
+    )
+    assert first.process is not None
+    first.process.kill()
+    first.process.wait()
+    second = WorkerProcess(stack, tmp_path / "b.log", "heir").start()
+    try:
+        eventually(lambda: status_of(sql, job.id) == "completed", timeout=60, what="completion")
+    finally:
+        assert second.stop() == 0
+    timeline = events(sql, job.id)
+    assert ("claimed", "doomed") in timeline
+    assert ("lease_expired", "doomed") in timeline
+    assert ("claimed", "heir") in timeline
+    assert timeline[-1] == ("completed", "heir")
+    chunks = sql(
+        "select chunk_index, chapter_title from public.document_chunks"
+        " where job_id = %s order by chunk_index",
+        job.id,
+    )
+    assert [c[1] for c in chunks] == [title for title, _ in chapters]
+    assert [c[0] for c in chunks] == list(range(len(chapters)))
+    assert sql("select retry_count from public.background_jobs where id = %s", job.id) == [(1,)]
+
+
+def test_localbase_restart_mid_job_then_cancel_stops_it(
+    stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(stack, tmp_path / "w.log", "survivor").start()
+    try:
+        job = actions.enqueue(client, "demo.sleep", {"seconds": 120, "step": 120})
+        eventually(lambda: running_on(sql, job.id, "survivor"), what="claim")
+        stack.stop()
+        stack.start()
+        worker.wait_for_log("event=feed_subscribed", count=2, timeout=60)
+        assert running_on(sql, job.id, "survivor")
+        assert isinstance(
+            actions.request_cancel(connect(stack.url, stack.service_key), job.id), actions.Done
+        )
+        detail = eventually(lambda: stopped(sql, job.id), what="stop after the restart")
+        assert detail["reason"] == "cancelled"
+        assert detail["via"] == "realtime"
+    finally:
+        assert worker.stop() == 0
+
+
+def test_realtime_outage_falls_back_to_polling_and_recovers(
+    stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
+) -> None:
+    proxy = TcpProxy(stack.api_port).start()
+    worker = WorkerProcess(
+        stack, tmp_path / "w.log", "weathered", realtime_url=f"http://127.0.0.1:{proxy.port}"
+    ).start()
+    try:
+        proxy.cut()
+        worker.wait_for_log("event=feed_down")
+        during = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
+        eventually(lambda: running_on(sql, during.id, "weathered"), what="claim by poll")
+        actions.request_cancel(client, during.id)
+        detail = eventually(lambda: stopped(sql, during.id), what="stop during the outage")
+        assert detail["via"] == "fallback_poll"
+        # Longer than the official client's 5 reconnect attempts: it gives up; we rebuild it.
+        worker.wait_for_log("event=feed_rebuild", timeout=60)
+        worker.wait_for_log("event=feed_error|event=feed_rebuild", count=3, timeout=60)
+        proxy.restore()
+        worker.wait_for_log("event=feed_subscribed", count=2, timeout=60)
+        after = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
+        eventually(lambda: running_on(sql, after.id, "weathered"), what="claim")
+        actions.request_cancel(client, after.id)
+        detail = eventually(lambda: stopped(sql, after.id), what="stop after recovery")
+        assert detail["via"] == "realtime"
+    finally:
+        assert worker.stop() == 0
+        proxy.close()
+
+
+def test_sigterm_drains_hands_back_and_exits_cleanly(
+    stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(stack, tmp_path / "w.log", "leaving").start()
+    jobs = [actions.enqueue(client, "demo.sleep", {"seconds": 3, "step": 0.1}) for _ in range(2)]
+    for job in jobs:
+        eventually(lambda job=job: running_on(sql, job.id, "leaving"), what="claim")
+    worker.signal(signal.SIGTERM)
+    assert worker.stop() == 0
+    for job in jobs:
+        assert stopped(sql, job.id)["reason"] == "shutdown"  # type: ignore[index]
+        assert sql(
+            "select status, retry_count, worker_id from public.background_jobs where id = %s",
+            job.id,
+        ) == [("pending", 0, None)]
+        assert events(sql, job.id)[-1] == ("released", None)
+    assert sql("select count(*) from public.job_workers where id = 'leaving'") == [(0,)]
+    successor = WorkerProcess(stack, tmp_path / "s.log", "successor").start()
+    try:
+        for job in jobs:
+            eventually(
+                lambda job=job: status_of(sql, job.id) == "completed",
+                timeout=30,
+                what="the retried job to complete",
+            )
+    finally:
+        assert successor.stop() == 0

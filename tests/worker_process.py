@@ -1,0 +1,92 @@
+"""Run ``python -m worker`` in a child process against a test localbase."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.localbase_process import ROOT, LocalbaseProcess, terminate_on_exit
+
+FAST = (
+    "--lease",
+    "2",
+    "--grace",
+    "1",
+    "--fallback-poll",
+    "0.2",
+    "--idle-poll",
+    "0.5",
+    "--feed-rebuild-after",
+    "5",
+)
+
+
+@dataclass
+class WorkerProcess:
+    localbase: LocalbaseProcess
+    log_path: Path
+    worker_id: str
+    args: tuple[str, ...] = ()
+    realtime_url: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "SUPABASE_URL": self.localbase.url,
+            "SUPABASE_SERVICE_ROLE_KEY": self.localbase.service_key,
+            "PYTHONUNBUFFERED": "1",
+        }
+        argv = [sys.executable, "-m", "worker", "--worker-id", self.worker_id, *FAST, *self.args]
+        if self.realtime_url:
+            argv += ["--realtime-url", self.realtime_url]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+            )
+        atexit.register(terminate_on_exit, self.process)
+        self.wait_for_log("event=worker_started", timeout=60)
+        if "--no-realtime" not in self.args:
+            self.wait_for_log("event=feed_subscribed", timeout=60)
+        return self
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: str, timeout: float = 30, count: int = 1) -> None:
+        """Wait until ``pattern`` has appeared ``count`` times in the worker's log."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while len(regex.findall(self.log)) < count:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"worker exited ({self.process.returncode}):\n{self.log}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{pattern!r} x{count} not logged in {timeout} s:\n{self.log[-4000:]}"
+                )
+            time.sleep(0.02)
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 30) -> int:
+        process, self.process = self.process, None
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise

@@ -1,0 +1,426 @@
+"""The worker engine: claim loop, job execution, stop handling, heartbeat, fallback poll.
+
+A job stops for one of five reasons (``StopReason``), recorded in its ``CancelScope`` before
+anything is interrupted. Whatever the reason, a stopped job writes nothing more except its
+``stopped`` event (and, on shutdown, the hand-back for a retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from jobdock.models import Job
+from supabase import AsyncClient, acreate_client
+from worker import execution, logs
+from worker.completions import CompletionBatcher
+from worker.context import JobContext
+from worker.feed import ChangeFeed, FeedHandlers, Row
+from worker.handlers import Registry, Result
+from worker.stopping import CancelScope, JobCancelled, StopReason
+from worker.store import Store
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    supabase_url: str
+    service_key: str
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    concurrency: int = 4
+    job_types: tuple[str, ...] | None = None
+    grace: float = 5.0
+    fallback_poll: float = 0.5
+    realtime: bool = True
+    lease_seconds: float = 30.0
+    idle_poll: float = 2.0
+    progress_interval: float = 0.25
+    feed_rebuild_after: float = 20.0
+    realtime_url: str | None = None
+
+
+@dataclass
+class RunningJob:
+    job: Job
+    scope: CancelScope = field(default_factory=CancelScope)
+    task: asyncio.Task[None] | None = None
+    last_progress_write: float = 0.0
+    pending_progress: dict[str, Any] | None = None
+    flush_handle: asyncio.TimerHandle | None = None
+    flush_task: asyncio.Task[None] | None = None
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.running: dict[uuid.UUID, RunningJob] = {}
+        self.stopping = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.feed_down = asyncio.Event()
+        self.feed_down.set()
+        self.feed: ChangeFeed | None = None
+        self.store: Store | None = None
+        self.completions: CompletionBatcher | None = None
+        self.checks = 0  # database reads spent on cancellation checks (fallback + resync)
+        self.stopped_jobs = 0
+        self._resync: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Serve until ``request_shutdown``; then drain, hand back, and return."""
+        client = await acreate_client(self.config.supabase_url, self.config.service_key)
+        self.store = Store(client, self.config.worker_id)
+        self.completions = CompletionBatcher(self.store)
+        await self._heartbeat()
+        logs.event(
+            "worker_started",
+            worker_id=self.config.worker_id,
+            concurrency=self.config.concurrency,
+            realtime=self.config.realtime,
+            handlers=",".join(self.registry.names),
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                side = [
+                    group.create_task(self._claim_loop(), name="claim-loop"),
+                    group.create_task(self._heartbeat_loop(), name="heartbeat"),
+                    group.create_task(self._fallback_loop(), name="fallback-poll"),
+                ]
+                if self.config.realtime:
+                    self.feed = self._make_feed()
+                    side.append(group.create_task(self.feed.run(), name="realtime-feed"))
+                await self.stopping.wait()
+                await self._drain()
+                for task in side:
+                    task.cancel()
+        finally:
+            await self._retire(client)
+
+    def request_shutdown(self) -> None:
+        if not self.stopping.is_set():
+            logs.event(
+                "shutdown_requested", worker_id=self.config.worker_id, running=len(self.running)
+            )
+            self.stopping.set()
+            self.wake.set()
+
+    async def _drain(self) -> None:
+        tasks = [r.task for r in self.running.values() if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.config.grace)
+        for running in list(self.running.values()):
+            running.scope.stop(StopReason.SHUTDOWN, "shutdown")
+        tasks = [r.task for r in self.running.values() if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _retire(self, client: AsyncClient) -> None:
+        assert self.store is not None
+        with contextlib.suppress(Exception):
+            await self.store.retire()
+        logs.event(
+            "worker_stopped", worker_id=self.config.worker_id, stopped_jobs=self.stopped_jobs
+        )
+        with contextlib.suppress(Exception):
+            await client.postgrest.aclose()
+
+    def _make_feed(self) -> ChangeFeed:
+        url = self.config.realtime_url or self.config.supabase_url
+        return ChangeFeed(
+            url,
+            self.config.service_key,
+            self.config.worker_id,
+            FeedHandlers(self._on_update, self._on_delete, self._on_insert, self._on_feed_state),
+            rebuild_after=self.config.feed_rebuild_after,
+        )
+
+    # -- realtime callbacks: hand off only --------------------------------------------------------
+    def _on_update(self, record: Row) -> None:
+        running = self._running(record.get("id"))
+        if running is None:
+            return
+        if record.get("status") == "processing" and record.get("lease_id") == str(
+            running.job.lease_id
+        ):
+            return  # our own progress write
+        running.scope.stop(StopReason.for_status(record.get("status")), "realtime")
+
+    def _on_delete(self, old: Row) -> None:
+        running = self._running(old.get("id"))
+        if running is not None:
+            running.scope.stop(StopReason.DELETED, "realtime")
+
+    def _on_insert(self, record: Row) -> None:
+        self.wake.set()
+
+    def _on_feed_state(self, healthy: bool) -> None:
+        if healthy:
+            self.feed_down.clear()
+            self._resync = asyncio.ensure_future(self._check_running("resync"))
+            self.wake.set()
+        else:
+            self.feed_down.set()
+
+    def _running(self, job_id: object) -> RunningJob | None:
+        try:
+            return self.running.get(uuid.UUID(str(job_id)))
+        except ValueError:
+            return None
+
+    # -- loops ----------------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        assert self.store is not None
+        while not self.stopping.is_set():
+            self.wake.clear()
+            free = self.config.concurrency - len(self.running)
+            claimed: list[Job] = []
+            if free > 0:
+                claimed = (
+                    await self._guarded("claim", self.store.claim(free, self.config.job_types))
+                    or []
+                )
+                for job in claimed:
+                    self._start(job)
+            if claimed and len(claimed) == free:
+                continue
+            idle = self.config.idle_poll if self._feed_healthy else self.config.fallback_poll
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), idle)
+
+    @property
+    def _feed_healthy(self) -> bool:
+        return self.config.realtime and not self.feed_down.is_set()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.lease_seconds / 3
+        late = False
+        while True:
+            await asyncio.sleep(interval)
+            began = time.monotonic()
+            ok = await self._heartbeat()
+            if not ok or time.monotonic() - began > interval:
+                late = True
+            elif late:  # we may have looked dead: make sure our jobs are still ours
+                late = False
+                await self._check_running("heartbeat_recovered")
+
+    async def _heartbeat(self) -> bool:
+        assert self.store is not None
+        result = await self._guarded(
+            "heartbeat",
+            self.store.heartbeat(
+                self.config.lease_seconds, self.config.job_types, socket.gethostname(), os.getpid()
+            ),
+        )
+        return result is not None
+
+    async def _fallback_loop(self) -> None:
+        """While the feed is down (or disabled), poll the running jobs' states."""
+        while True:
+            if self._feed_healthy:
+                await self._wait_feed_down()
+                continue
+            await self._check_running("fallback_poll")
+            await asyncio.sleep(self.config.fallback_poll)
+
+    async def _wait_feed_down(self) -> None:
+        while not self.feed_down.is_set():
+            await self.feed_down.wait()
+
+    async def _check_running(self, why: str) -> None:
+        """Stop every running job that the database no longer has as ours."""
+        assert self.store is not None
+        snapshot = dict(self.running)
+        if not snapshot:
+            return
+        self.checks += 1
+        states = await self._guarded(why, self.store.states(list(snapshot)))
+        if states is None:
+            return
+        for job_id, running in snapshot.items():
+            status, lease = states.get(job_id, (None, None))
+            if status != "processing" or lease != str(running.job.lease_id):
+                running.scope.stop(StopReason.for_status(status), why)
+
+    async def _guarded(self, what: str, call: Awaitable[T]) -> T | None:
+        try:
+            return await call
+        except Exception as exc:  # network or server trouble: logged, retried by the loop
+            logs.event(
+                "call_failed", what=what, worker_id=self.config.worker_id, error=repr(exc)[:200]
+            )
+            return None
+
+    # -- one job --------------------------------------------------------------------------------
+    def _start(self, job: Job) -> None:
+        running = RunningJob(job)
+        self.running[job.id] = running
+        running.task = asyncio.create_task(self._execute(running), name=f"job-{job.id}")
+
+    async def _execute(self, running: RunningJob) -> None:
+        job, scope = running.job, running.scope
+        began = time.monotonic()
+        logs.event(
+            "claimed",
+            logging.DEBUG,
+            job_id=job.id,
+            worker_id=self.config.worker_id,
+            job_type=job.job_type,
+            attempt=job.retry_count + 1,
+        )
+        try:
+            handler = self.registry.get(job.job_type)
+            if handler is None:
+                await self._finish_failed(running, f"no handler for job type {job.job_type!r}")
+                return
+            ctx = JobContext(
+                job,
+                scope,
+                asyncio.get_running_loop(),
+                lambda p: self._report(running, p),
+                self._download,
+            )
+            try:
+                result = await execution.run(handler, ctx, self.config.grace)
+            except JobCancelled:
+                await self._stopped(running)
+            except Exception as exc:
+                if scope.stopped:
+                    await self._stopped(running)
+                else:
+                    await self._finish_failed(running, _message(exc))
+            else:
+                if scope.stopped:
+                    await self._stopped(running)
+                else:
+                    await self._finish_completed(running, result, began)
+        finally:
+            if running.flush_handle is not None:
+                running.flush_handle.cancel()
+            self.running.pop(job.id, None)
+            self.wake.set()
+
+    async def _finish_completed(self, running: RunningJob, result: Any, began: float) -> None:
+        assert self.store is not None and self.completions is not None
+        job = running.job
+        if isinstance(result, Result) and result.chunks is not None:
+            write = self.store.complete_document(job, result.output, result.chunks)
+        else:
+            output = result.output if isinstance(result, Result) else result
+            write = self.completions.complete(job, output)
+        if await _shielded(write):
+            logs.event(
+                "completed",
+                logging.DEBUG,
+                job_id=job.id,
+                worker_id=self.config.worker_id,
+                ms=(time.monotonic() - began) * 1000,
+            )
+        else:
+            await self._lost(running)
+
+    async def _finish_failed(self, running: RunningJob, error: str) -> None:
+        assert self.store is not None
+        if await _shielded(self.store.fail(running.job, error)):
+            logs.event(
+                "failed", job_id=running.job.id, worker_id=self.config.worker_id, error=error[:200]
+            )
+        else:
+            await self._lost(running)
+
+    async def _lost(self, running: RunningJob) -> None:
+        """A fenced write matched nothing: find out why, and stop."""
+        assert self.store is not None
+        states = await self._guarded("lost", self.store.states([running.job.id])) or {}
+        status, _ = states.get(running.job.id, (None, None))
+        running.scope.stop(StopReason.for_status(status), "fence")
+        await self._stopped(running)
+
+    async def _stopped(self, running: RunningJob) -> None:
+        assert self.store is not None
+        stopped_at = datetime.now(UTC)
+        scope, job = running.scope, running.job
+        reason = scope.reason or StopReason.LEASE_LOST
+        ms = None
+        if scope.requested_monotonic is not None:
+            ms = (time.monotonic() - scope.requested_monotonic) * 1000
+        self.stopped_jobs += 1
+        logs.event(
+            "stopped",
+            job_id=job.id,
+            worker_id=self.config.worker_id,
+            reason=reason,
+            via=scope.via,
+            ms=ms,
+        )
+        detail = {
+            "requested_at": scope.requested_at.isoformat() if scope.requested_at else None,
+            "stop_ms": ms,
+            "via": scope.via,
+        }
+        await _shielded(
+            self._guarded(
+                "record_stopped", self.store.record_stopped(job, reason.value, stopped_at, detail)
+            )
+        )
+        if reason is StopReason.SHUTDOWN:
+            await _shielded(self._guarded("release", self.store.release(job, "shutdown")))
+
+    async def _report(self, running: RunningJob, progress: dict[str, Any]) -> None:
+        """Throttled, fenced progress write (at most one per ``progress_interval``)."""
+        if running.scope.stopped:
+            return
+        wait = running.last_progress_write + self.config.progress_interval - time.monotonic()
+        if wait > 0:
+            running.pending_progress = progress
+            if running.flush_handle is None:
+                running.flush_handle = asyncio.get_running_loop().call_later(
+                    wait, self._schedule_flush, running
+                )
+            return
+        await self._write_progress(running, progress)
+
+    def _schedule_flush(self, running: RunningJob) -> None:
+        running.flush_task = asyncio.create_task(
+            self._flush(running), name=f"progress-{running.job.id}"
+        )
+
+    async def _flush(self, running: RunningJob) -> None:
+        running.flush_handle = None
+        progress, running.pending_progress = running.pending_progress, None
+        if progress is not None and not running.scope.stopped:
+            await self._write_progress(running, progress)
+
+    async def _write_progress(self, running: RunningJob, progress: dict[str, Any]) -> None:
+        assert self.store is not None
+        running.last_progress_write = time.monotonic()
+        ok = await self._guarded("progress", self.store.progress(running.job, progress))
+        if ok is False and not running.scope.stopped:
+            states = await self._guarded("lost", self.store.states([running.job.id])) or {}
+            status, _ = states.get(running.job.id, (None, None))
+            running.scope.stop(StopReason.for_status(status), "fence")
+
+    async def _download(self, bucket: str, path: str) -> bytes:
+        assert self.store is not None
+        return await self.store.download(bucket, path)
+
+
+async def _shielded(call: Awaitable[T]) -> T:
+    """Final writes survive a cancelled caller: a row is never left half-finished."""
+    return await asyncio.shield(asyncio.ensure_future(call))
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,150 @@
+"""The worker's Realtime change feed: one channel, three ``postgres_changes`` bindings.
+
+- ``UPDATE`` filtered ``worker_id=eq.<this worker>``: its jobs being cancelled/force-failed;
+- ``DELETE`` (unfiltered: deletes cannot be filtered on non-key columns): matched on
+  ``old_record.id`` against the running jobs;
+- ``INSERT``: new work, to wake the claim loop.
+
+The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
+at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
+feed is down. The official client gives up after 5 failed reconnects: a feed that stays down
+for ``rebuild_after`` seconds is torn down and rebuilt, with backoff, forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from realtime.types import RealtimePostgresChangesListenEvent as Listen
+
+from worker import logs
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeedHandlers:
+    """Engine callbacks. They run on the client's listener task: they must only hand off."""
+
+    updated: Callable[[Row], None]
+    deleted: Callable[[Row], None]
+    inserted: Callable[[Row], None]
+    subscribed: Callable[[bool], None]
+
+
+class ChangeFeed:
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        worker_id: str,
+        handlers: FeedHandlers,
+        *,
+        rebuild_after: float = 20.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/") + "/realtime/v1"
+        self.key = key
+        self.worker_id = worker_id
+        self.handlers = handlers
+        self.rebuild_after = rebuild_after
+        self.max_backoff = max_backoff
+        self.healthy = False
+        self._changed = asyncio.Event()
+        self._down_since = time.monotonic()
+        self.initial_backoff = 0.5
+        self._backoff = self.initial_backoff
+        self.builds = 0
+
+    def _set_healthy(self, healthy: bool) -> None:
+        if healthy == self.healthy:
+            return
+        self.healthy = healthy
+        if healthy:
+            self._backoff = self.initial_backoff
+        else:
+            self._down_since = time.monotonic()
+        self._changed.set()
+        logs.event("feed_subscribed" if healthy else "feed_down", worker_id=self.worker_id)
+        self.handlers.subscribed(healthy)
+
+    async def run(self) -> None:
+        """Keep a subscribed channel alive, forever."""
+        while True:
+            client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
+            self.builds += 1
+            self._down_since = time.monotonic()  # each new client gets the full allowance
+            try:
+                await client.connect()
+                await self._subscribe(client)
+                await self._watch()
+            except Exception as exc:  # any failure here means "rebuild"; it is logged
+                logs.event("feed_error", worker_id=self.worker_id, error=repr(exc)[:200])
+            finally:
+                self._set_healthy(False)
+                with contextlib.suppress(Exception):
+                    await client.close()
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+
+    async def _subscribe(self, client: AsyncRealtimeClient) -> None:
+        channel = client.channel(f"jobdock-worker-{self.worker_id}")
+        jobs = "background_jobs"
+        channel.on_postgres_changes(
+            Listen.Update,
+            self._on_update,
+            table=jobs,
+            schema="public",
+            filter=f"worker_id=eq.{self.worker_id}",
+        )
+        channel.on_postgres_changes(Listen.Delete, self._on_delete, table=jobs, schema="public")
+        channel.on_postgres_changes(Listen.Insert, self._on_insert, table=jobs, schema="public")
+        channel.on_system(self._on_system)
+        await channel.subscribe(self._on_state)
+
+    async def _watch(self) -> None:
+        """Return when the feed has been down for longer than ``rebuild_after``."""
+        while True:
+            self._changed.clear()
+            if not self.healthy:
+                remaining = self.rebuild_after - (time.monotonic() - self._down_since)
+                if remaining <= 0:
+                    logs.event(
+                        "feed_rebuild",
+                        worker_id=self.worker_id,
+                        down_s=time.monotonic() - self._down_since,
+                    )
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+            else:
+                await self._changed.wait()
+
+    # -- callbacks (listener task): parse and hand off ------------------------------------------
+    def _on_system(self, payload: Any) -> None:
+        if getattr(payload, "extension", None) == "postgres_changes":
+            self._set_healthy(getattr(payload, "status", None) == "ok")
+
+    def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        if state != RealtimeSubscribeStates.SUBSCRIBED:
+            self._set_healthy(False)
+
+    def _on_update(self, payload: Any) -> None:
+        record = payload.get("data", {}).get("record")
+        if isinstance(record, dict):
+            self.handlers.updated(record)
+
+    def _on_delete(self, payload: Any) -> None:
+        old = payload.get("data", {}).get("old_record")
+        if isinstance(old, dict):
+            self.handlers.deleted(old)
+
+    def _on_insert(self, payload: Any) -> None:
+        record = payload.get("data", {}).get("record")
+        self.handlers.inserted(record if isinstance(record, dict) else {})

@@ -1,0 +1,129 @@
+"""The worker's calls into Supabase (REST RPCs and Storage), translated once into plain values.
+
+Every write is fenced in SQL by ``id + lease_id + status = 'processing'``: a write that
+matches nothing returns False/None, which means "you no longer own this job".
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from jobdock.models import Job
+from supabase import AsyncClient
+
+
+class Store:
+    def __init__(self, client: AsyncClient, worker_id: str) -> None:
+        self.client = client
+        self.worker_id = worker_id
+
+    async def _rpc(self, function: str, params: dict[str, Any]) -> Any:
+        return (await self.client.rpc(function, params).execute()).data
+
+    async def heartbeat(
+        self, lease_seconds: float, job_types: Sequence[str] | None, hostname: str, pid: int
+    ) -> bool:
+        await self._rpc(
+            "worker_heartbeat",
+            {
+                "p_worker_id": self.worker_id,
+                "p_lease_seconds": lease_seconds,
+                "p_job_types": list(job_types) if job_types else None,
+                "p_hostname": hostname,
+                "p_pid": pid,
+            },
+        )
+        return True
+
+    async def retire(self) -> None:
+        await self._rpc("worker_retire", {"p_worker_id": self.worker_id})
+
+    async def claim(self, limit: int, job_types: Sequence[str] | None) -> list[Job]:
+        rows = await self._rpc(
+            "claim_jobs",
+            {
+                "p_worker_id": self.worker_id,
+                "p_limit": limit,
+                "p_job_types": list(job_types) if job_types else None,
+            },
+        )
+        return [Job.from_row(row) for row in rows or []]
+
+    async def progress(self, job: Job, progress: dict[str, Any]) -> bool:
+        return bool(
+            await self._rpc(
+                "report_progress",
+                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_progress": progress},
+            )
+        )
+
+    async def complete(self, job: Job, output: Any) -> bool:
+        return bool(
+            await self._rpc(
+                "complete_job",
+                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_output": output},
+            )
+        )
+
+    async def complete_many(self, items: Sequence[tuple[Job, Any]]) -> set[uuid.UUID]:
+        payload = [{"id": str(j.id), "lease_id": str(j.lease_id), "output": o} for j, o in items]
+        done = await self._rpc("complete_jobs", {"p_items": payload})
+        return {uuid.UUID(str(i)) for i in done or []}
+
+    async def complete_document(
+        self, job: Job, output: Any, chunks: Sequence[dict[str, Any]]
+    ) -> bool:
+        return bool(
+            await self._rpc(
+                "complete_document_job",
+                {
+                    "p_id": str(job.id),
+                    "p_lease_id": str(job.lease_id),
+                    "p_output": output,
+                    "p_chunks": list(chunks),
+                },
+            )
+        )
+
+    async def fail(self, job: Job, error: str) -> bool:
+        status = await self._rpc(
+            "fail_job", {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_error": error}
+        )
+        return status is not None
+
+    async def release(self, job: Job, reason: str) -> bool:
+        return bool(
+            await self._rpc(
+                "release_job",
+                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_reason": reason},
+            )
+        )
+
+    async def record_stopped(
+        self, job: Job, reason: str, stopped_at: datetime, detail: dict[str, Any]
+    ) -> None:
+        await self._rpc(
+            "record_stopped",
+            {
+                "p_id": str(job.id),
+                "p_worker_id": self.worker_id,
+                "p_reason": reason,
+                "p_stopped_at": stopped_at.isoformat(),
+                "p_detail": json.loads(json.dumps(detail)),
+            },
+        )
+
+    async def states(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
+        """Current (status, lease_id) of the given jobs; deleted jobs are absent."""
+        if not ids:
+            return {}
+        rows = await self._rpc("job_states", {"p_ids": [str(i) for i in ids]})
+        return {uuid.UUID(r["id"]): (r["status"], r["lease_id"]) for r in rows or []}
+
+    async def download(self, bucket: str, path: str) -> bytes:
+        data: bytes = await self.client.storage.from_(bucket).download(path)
+        return data
