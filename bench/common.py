@@ -30,13 +30,28 @@ def localbase(*extra_args: str) -> Iterator[tuple[LocalbaseProcess, Path]]:
 
 
 @contextlib.contextmanager
-def workers(stack: LocalbaseProcess, root: Path, count: int, *args: str,
-            realtime_url: str | None = None, prefix: str = "bench") -> Iterator[list[WorkerProcess]]:
+def workers(
+    stack: LocalbaseProcess,
+    root: Path,
+    count: int,
+    *args: str,
+    realtime_url: str | None = None,
+    prefix: str = "bench",
+    dead_realtime: bool = False,
+) -> Iterator[list[WorkerProcess]]:
     started: list[WorkerProcess] = []
     try:
         for n in range(count):
-            started.append(WorkerProcess(stack, root / f"{prefix}{n}.log", f"{prefix}-{n}", args,
-                                         realtime_url=realtime_url).start())
+            started.append(
+                WorkerProcess(
+                    stack,
+                    root / f"{prefix}{n}.log",
+                    f"{prefix}-{n}",
+                    args,
+                    realtime_url=realtime_url,
+                    expect_feed=not dead_realtime,
+                ).start()
+            )
         yield started
     finally:
         for worker in started:
@@ -55,8 +70,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:
-    return {"n": len(values), "p50": statistics.median(values), "p90": percentile(values, .9),
-            "p99": percentile(values, .99), "max": max(values), "min": min(values)}
+    return {
+        "n": len(values),
+        "p50": statistics.median(values),
+        "p90": percentile(values, 0.9),
+        "p99": percentile(values, 0.99),
+        "max": max(values),
+        "min": min(values),
+    }
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
+import functools
 import json
 import multiprocessing as mp
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 import websockets
@@ -44,10 +47,25 @@ from realtime import AsyncRealtimeClient
 from tests.localbase_process import LocalbaseProcess
 
 TABLE = "bench_realtime"
+#: Arrivals per row id: a wall-clock time, or (arrival, commit time) from a raw socket.
+Seen = dict[int, Any]
 SCHEMA = f"""
 create table {TABLE} (id bigint primary key, n int, note text);
 grant select on {TABLE} to service_role;
 alter publication supabase_realtime add table {TABLE};
+-- The sustained load is generated inside Postgres (one INSERT and COMMIT per change, paced),
+-- so the load generator does not compete with localbase for the CPU.
+create procedure bench_insert_paced(first bigint, total int, step int, per_second float8)
+language plpgsql as $$
+declare
+  started timestamptz := clock_timestamp();
+begin
+  for i in 0 .. total - 1 loop
+    perform pg_sleep(greatest(0, extract(epoch from started - clock_timestamp()) + i / per_second));
+    insert into {TABLE} values (first + i * step, i);
+    commit;
+  end loop;
+end $$;
 """
 
 
@@ -88,28 +106,49 @@ async def connect_subscriber(url: str, key: str, on_insert: Any) -> AsyncRealtim
 # Single subscriber, closed loop ---------------------------------------------------------
 
 
-async def single_subscriber(stack: LocalbaseProcess, changes: int, first_id: int) -> list[float]:
-    arrived: dict[int, asyncio.Future[float]] = {}
+@dataclass
+class Closed:
+    """Closed-loop samples: from sending the INSERT, and from its commit being acknowledged."""
+
+    from_sent: list[float]
+    from_ack: list[float]
+
+
+async def single_subscriber(stack: LocalbaseProcess, changes: int, first_id: int) -> Closed:
+    """The writer runs in its own thread, so its timestamps do not wait for the event loop
+    that runs the client's callbacks."""
+    delivered: dict[int, float] = {}
+    ready = threading.Event()
 
     def on_insert(payload: Any) -> None:
-        future = arrived.get(payload["data"]["record"]["id"])
-        if future is not None and not future.done():
-            future.set_result(time.perf_counter())
+        delivered[payload["data"]["record"]["id"]] = time.perf_counter()
+        ready.set()
 
     client = await connect_subscriber(stack.url, stack.service_key, on_insert)
-    loop = asyncio.get_running_loop()
-    samples = []
     try:
-        async with await psycopg.AsyncConnection.connect(stack.db_dsn, autocommit=True) as db:
-            for row_id in range(first_id, first_id + changes):
-                future = arrived[row_id] = loop.create_future()
-                await db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
-                committed = time.perf_counter()
-                delivered = await asyncio.wait_for(future, 10)
-                del arrived[row_id]
-                samples.append(max(0.0, delivered - committed))
+        return await asyncio.to_thread(
+            _closed_loop, stack.db_dsn, first_id, changes, delivered, ready
+        )
     finally:
         await client.close()
+
+
+def _closed_loop(
+    dsn: str, first_id: int, changes: int, delivered: dict[int, float], ready: threading.Event
+) -> Closed:
+    samples = Closed([], [])
+    with psycopg.connect(dsn, autocommit=True) as db:
+        for row_id in range(first_id, first_id + changes):
+            ready.clear()
+            sent = time.perf_counter()
+            db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
+            acknowledged = time.perf_counter()
+            while row_id not in delivered:
+                if not ready.wait(10):
+                    raise TimeoutError(f"no event for row {row_id}")
+                ready.clear()
+            samples.from_sent.append(delivered[row_id] - sent)
+            samples.from_ack.append(max(0.0, delivered[row_id] - acknowledged))
     return samples
 
 
@@ -123,14 +162,14 @@ def subscriber_process(
     clients: int,
     ready: EventType,
     stop: EventType,
-    results: mp.Queue[list[dict[int, float]]],
+    results: mp.Queue[list[Seen]],
     expected: Any,
 ) -> None:
     runner = _official_subscribers if kind == "official" else _raw_subscribers
     asyncio.run(runner(url, key, clients, ready, stop, results, expected))
 
 
-async def _drained(received: list[dict[int, float]], stop: EventType, expected: Any) -> None:
+async def _drained(received: list[Seen], stop: EventType, expected: Any) -> None:
     """After ``stop``: wait until every subscriber has ``expected`` events (at most 120 s)."""
     await asyncio.to_thread(stop.wait)
     deadline = time.monotonic() + 120
@@ -144,15 +183,15 @@ async def _official_subscribers(
     count: int,
     ready: EventType,
     stop: EventType,
-    results: mp.Queue[list[dict[int, float]]],
+    results: mp.Queue[list[Seen]],
     expected: Any,
 ) -> None:
-    received: list[dict[int, float]] = [{} for _ in range(count)]
+    received: list[Seen] = [{} for _ in range(count)]
     clients = []
     for seen in received:
 
-        def on_insert(payload: Any, seen: dict[int, float] = seen) -> None:
-            seen[payload["data"]["record"]["id"]] = time.perf_counter()
+        def on_insert(payload: Any, seen: Seen = seen) -> None:
+            seen[payload["data"]["record"]["id"]] = time.time()
 
         clients.append(await connect_subscriber(url, key, on_insert))
     ready.set()
@@ -168,11 +207,11 @@ async def _raw_subscribers(
     count: int,
     ready: EventType,
     stop: EventType,
-    results: mp.Queue[list[dict[int, float]]],
+    results: mp.Queue[list[Seen]],
     expected: Any,
 ) -> None:
     """Phoenix sockets without the client library: arrival = frame received and parsed."""
-    received: list[dict[int, float]] = [{} for _ in range(count)]
+    received: list[Seen] = [{} for _ in range(count)]
     socket_url = f"{url.replace('http', 'ws', 1)}/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
     sockets = [await websockets.connect(socket_url, max_size=None) for _ in range(count)]
     join = json.dumps(
@@ -206,12 +245,23 @@ async def _raw_subscribers(
     results.put(received)
 
 
-async def _read(ws: websockets.ClientConnection, seen: dict[int, float]) -> None:
+_ID: Final = re.compile(r'"record":\{"id":(\d+)')
+_STAMP: Final = re.compile(r'"commit_timestamp":"([^"]+)\.(\d{3})Z"')
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch(seconds: str) -> int:
+    return calendar.timegm(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S"))
+
+
+async def _read(ws: websockets.ClientConnection, seen: Seen) -> None:
+    """Arrival (wall clock) and commit time of each event, with as little parsing as possible."""
     heartbeat = time.monotonic()
     async for text in ws:
-        frame = json.loads(text)
-        if frame["event"] == "postgres_changes":
-            seen[frame["payload"]["data"]["record"]["id"]] = time.perf_counter()
+        arrived = time.time()
+        found, stamp = _ID.search(str(text)), _STAMP.search(str(text))
+        if found and stamp:
+            seen[int(found[1])] = (arrived, _epoch(stamp[1]) + int(stamp[2]) / 1000)
         if time.monotonic() - heartbeat > 20:
             heartbeat = time.monotonic()
             await ws.send('{"topic":"phoenix","event":"heartbeat","payload":{},"ref":null}')
@@ -224,7 +274,7 @@ class Subscribers:
         context = mp.get_context("spawn")
         self._stop = context.Event()
         self._expected = context.Value("q", 0)
-        self._results: mp.Queue[list[dict[int, float]]] = context.Queue()
+        self._results: mp.Queue[list[Seen]] = context.Queue()
         self._ready = [context.Event() for _ in range(processes)]
         self._processes = [
             context.Process(
@@ -251,7 +301,7 @@ class Subscribers:
                 raise TimeoutError("subscribers did not connect")
         return self
 
-    def collect(self, expected: int) -> list[dict[int, float]]:
+    def collect(self, expected: int) -> list[Seen]:
         """Arrivals, once every subscriber has ``expected`` events (or 120 s have passed)."""
         self._expected.value = expected
         self._stop.set()
@@ -273,14 +323,16 @@ class Arrivals:
     missing: int
 
 
-def arrivals(committed: dict[int, float], received: list[dict[int, float]]) -> Arrivals:
-    every = [seen[i] - committed[i] for seen in received for i in committed if i in seen]
+def arrivals(committed: dict[int, float], received: list[Seen]) -> Arrivals:
+    """Latencies against ``committed`` (wall clock); raw sockets record (arrival, stamp)."""
+    at = [{i: v[0] if isinstance(v, tuple) else v for i, v in seen.items()} for seen in received]
+    every = [seen[i] - committed[i] for seen in at for i in committed if i in seen]
     last = [
-        max(seen[i] for seen in received if i in seen) - committed[i]
+        max(seen[i] for seen in at if i in seen) - committed[i]
         for i in committed
-        if any(i in seen for seen in received)
+        if any(i in seen for seen in at)
     ]
-    missing = sum(1 for seen in received for i in committed if i not in seen)
+    missing = sum(1 for seen in at for i in committed if i not in seen)
     return Arrivals(every, last, missing)
 
 
@@ -294,45 +346,32 @@ def fan_out(
     ):
         for row_id in range(first_id, first_id + changes):
             db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
-            committed[row_id] = time.perf_counter()
+            committed[row_id] = time.time()
             time.sleep(0.05)  # pacing: one change at a time through the fan-out
         received = subscribers.collect(changes)
     return arrivals(committed, received)
 
 
-def _paced_writer(
-    dsn: str, ids: range, rate: float, began: float, committed: dict[int, float]
-) -> None:
+def _paced_writer(dsn: str, first: int, total: int, step: int, rate: float) -> None:
     with psycopg.connect(dsn, autocommit=True) as db:
-        for offset, row_id in enumerate(ids):
-            pause = began + offset / rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            db.execute(f"insert into {TABLE} values (%s, 0)", (row_id,))
-            committed[row_id] = time.perf_counter()
+        db.execute("call bench_insert_paced(%s, %s, %s, %s)", (first, total, step, rate))
 
 
 def sustained(
     stack: LocalbaseProcess, rate: int, seconds: float, writers: int, first_id: int
 ) -> tuple[Arrivals, int, float, float, float]:
-    """``writers`` connections share the rate: one synchronous commit (an fsync) per change
-    is more than one connection can do 2,000 times a second; group commit makes it possible."""
-    committed: dict[int, float] = {}
+    """``writers`` sessions share the rate: one synchronous commit (an fsync) per change is
+    more than one session can do 2,000 times a second; group commit makes it possible.
+    Latency is measured from each event's own ``commit_timestamp`` (whole milliseconds)."""
     total = int(rate * seconds)
     rss_start = rss_mib(stack_pid(stack))
     cpu_start = cpu_seconds(stack_pid(stack))
-    with Subscribers(stack, "raw", 10, 2) as subscribers:
-        began = time.perf_counter() + 0.1
+    with Subscribers(stack, "raw", 10, 1) as subscribers:
+        began = time.perf_counter()
         threads = [
             threading.Thread(
                 target=_paced_writer,
-                args=(
-                    stack.db_dsn,
-                    range(first_id + w, first_id + total, writers),
-                    rate / writers,
-                    began,
-                    committed,
-                ),
+                args=(stack.db_dsn, first_id + w, total // writers, writers, rate / writers),
             )
             for w in range(writers)
         ]
@@ -341,10 +380,13 @@ def sustained(
         for thread in threads:
             thread.join()
         achieved = total / (time.perf_counter() - began)
-        received = subscribers.collect(total)
+        received = subscribers.collect(total // writers * writers)
         rss_end = rss_mib(stack_pid(stack))
         cpu = cpu_seconds(stack_pid(stack)) - cpu_start
-    return arrivals(committed, received), int(achieved), rss_start, rss_end, cpu
+    latencies = [arrived - stamp for seen in received for arrived, stamp in seen.values()]
+    committed = range(first_id, first_id + total // writers * writers)
+    missing = sum(1 for seen in received for i in committed if i not in seen)
+    return Arrivals(latencies, [], missing), int(achieved), rss_start, rss_end, cpu
 
 
 def stack_pid(stack: LocalbaseProcess) -> int:
@@ -401,20 +443,22 @@ def report(stack: LocalbaseProcess, args: argparse.Namespace) -> None:
     for _ in range(args.runs):
         single_runs.append(asyncio.run(single_subscriber(stack, args.changes, next_id)))
         next_id += args.changes
-    single = [s for run in single_runs for s in run]
-    run_p50 = [statistics.median(run) for run in single_runs]
-    run_p99 = [percentile(run, 0.99) for run in single_runs]
+    sent = [s for run in single_runs for s in run.from_sent]
+    acked = [s for run in single_runs for s in run.from_ack]
+    run_p50 = [statistics.median(run.from_ack) for run in single_runs]
+    run_p99 = [percentile(run.from_ack, 0.99) for run in single_runs]
     raw = fan_out(stack, "raw", 1, args.fanout_changes, next_id)
     next_id += args.fanout_changes
     official = fan_out(stack, "official", 4, args.fanout_changes, next_id)
     next_id += args.fanout_changes
     rows = [
-        ("1 subscriber, commit → callback p50 / p99", spread(single)),
+        ("1 subscriber, commit acknowledged → callback p50 / p99", spread(acked)),
         (
             "  per-run p50 range / p99 range",
             f"{ms(min(run_p50))}–{ms(max(run_p50))} / {ms(min(run_p99))}–{ms(max(run_p99))}",
         ),
-        ("  samples", f"{len(single)} ({args.runs} runs × {args.changes} changes)"),
+        ("  INSERT sent → callback p50 / p99", spread(sent)),
+        ("  samples", f"{len(acked)} ({args.runs} runs × {args.changes} changes)"),
         (
             "fan-out 1 change → 100 raw sockets: delivered",
             f"{len(raw.every)} / {100 * args.fanout_changes}",

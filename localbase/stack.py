@@ -98,6 +98,8 @@ def run(config: StackConfig) -> None:
                 # frames over 5 MB.
                 ws_per_message_deflate=False,
                 ws_max_size=5_000_000,
+                # Open WebSockets (workers, docks) must not hold a shutdown up.
+                timeout_graceful_shutdown=3,
             )
         )
         print(f"localbase started.\n\n{status_block(config)}\n", flush=True)

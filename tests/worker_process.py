@@ -35,6 +35,7 @@ class WorkerProcess:
     worker_id: str
     args: tuple[str, ...] = ()
     realtime_url: str | None = None
+    expect_feed: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
@@ -53,7 +54,7 @@ class WorkerProcess:
             )
         atexit.register(terminate_on_exit, self.process)
         self.wait_for_log("event=worker_started", timeout=60)
-        if "--no-realtime" not in self.args:
+        if self.expect_feed and "--no-realtime" not in self.args:
             self.wait_for_log("event=feed_subscribed", timeout=60)
         return self
 

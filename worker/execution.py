@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import multiprocessing.connection
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -108,7 +109,7 @@ async def _run_process(
     handler: Handler, ctx: JobContext, data: dict[str, Any], grace: float
 ) -> Any:
     loop = asyncio.get_running_loop()
-    spawn = isolation.spawn_context()
+    spawn = isolation.process_context()
     receiver, sender = spawn.Pipe(duplex=False)
     process = spawn.Process(
         target=isolation.child_main,
@@ -116,14 +117,18 @@ async def _run_process(
         name=f"handler-{ctx.job.id}",
         daemon=True,
     )
-    process.start()
+    await asyncio.to_thread(process.start)  # never block the loop on a slow start
     sender.close()
     result: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def read() -> None:
-        """Pipe reader thread: forwards progress, resolves the result, ends at EOF."""
+        """Pipe reader thread: forwards progress, resolves the result, ends when the child
+        is gone (its exit sentinel, not just EOF: another process may hold the pipe open)."""
         try:
             while True:
+                ready = multiprocessing.connection.wait([receiver, process.sentinel])
+                if receiver not in ready:
+                    break
                 kind, value = receiver.recv()
                 if kind == "progress" and not ctx.scope.stopped:
                     loop.call_soon_threadsafe(_report_soon, ctx, value)

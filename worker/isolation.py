@@ -25,6 +25,9 @@ def child_main(module: str, qualname: str, data: dict[str, Any], conn: Connectio
         conn.close()
 
 
-def spawn_context() -> multiprocessing.context.SpawnContext:
-    # spawn, not fork: the parent runs threads and an event loop.
-    return multiprocessing.get_context("spawn")
+def process_context() -> multiprocessing.context.ForkServerContext:
+    """Children come from a fork server: a small process started once (not a fork of the
+    worker, which runs threads and an event loop), which forks each child in milliseconds."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["worker.isolation", "worker.demo"])
+    return context
