@@ -14,8 +14,8 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.localbase_process import LocalbaseProcess  # noqa: E402
-from tests.worker_process import WorkerProcess  # noqa: E402
+from tests.localbase_process import LocalbaseProcess
+from tests.worker_process import WorkerProcess
 
 
 @contextlib.contextmanager

@@ -312,7 +312,8 @@ class Worker:
             self.wake.set()
 
     async def _finish_completed(self, running: RunningJob, result: Any, began: float) -> None:
-        assert self.store is not None and self.completions is not None
+        assert self.store is not None
+        assert self.completions is not None
         job = running.job
         if isinstance(result, Result) and result.chunks is not None:
             write = self.store.complete_document(job, result.output, result.chunks)

@@ -9,19 +9,28 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from supabase import Client
 
 from jobdock import actions
+from supabase import Client
 from tests.localbase_process import ROOT, LocalbaseProcess
 
 
 @pytest.fixture
 def watcher(localbase: LocalbaseProcess) -> Iterator[subprocess.Popen[str]]:
-    env = {**os.environ, "SUPABASE_URL": localbase.url,
-           "SUPABASE_SERVICE_ROLE_KEY": localbase.service_key, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "jobdock.cli", "--json", "watch"],
-                               env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    env = {
+        **os.environ,
+        "SUPABASE_URL": localbase.url,
+        "SUPABASE_SERVICE_ROLE_KEY": localbase.service_key,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobdock.cli", "--json", "watch"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     yield process
     process.terminate()
     process.communicate(timeout=30)

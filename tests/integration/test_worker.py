@@ -211,11 +211,11 @@ def _client(stack: LocalbaseProcess) -> Client:
     return connect(stack.url, stack.service_key)
 
 
-def test_cancel_and_delete_waits_for_the_workers_ack(worker: WorkerProcess,
-                                                      service_client: Client, db: Sql) -> None:
+def test_cancel_and_delete_waits_for_the_workers_ack(
+    worker: WorkerProcess, service_client: Client, db: Sql
+) -> None:
     job_id = start_job(service_client, db, worker, "demo.sleep")
-    result = actions.cancel_and_delete(service_client, job_id, wait_for_ack=True,
-                                       ack_timeout=10)
+    result = actions.cancel_and_delete(service_client, job_id, wait_for_ack=True, ack_timeout=10)
     assert result.deleted
     assert result.acknowledged
     assert result.stop_ms is not None
@@ -226,8 +226,9 @@ def test_cancel_and_delete_waits_for_the_workers_ack(worker: WorkerProcess,
     assert not again.deleted
 
 
-def test_cancel_all_processing_stops_every_running_job(worker: WorkerProcess,
-                                                       service_client: Client, db: Sql) -> None:
+def test_cancel_all_processing_stops_every_running_job(
+    worker: WorkerProcess, service_client: Client, db: Sql
+) -> None:
     ids = [start_job(service_client, db, worker, "demo.sleep") for _ in range(3)]
     result = actions.cancel_all_processing(service_client, wait=0)
     assert set(result.cancelled) >= set(ids)
