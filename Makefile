@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## Run the whole system on localbase (foreground; Ctrl-C stops everything).
+## Run the whole system on localbase: localbase, one worker and the dock (Ctrl-C stops all).
 up: $(STAMP)
-	$(BIN)/python -m localbase start
+	$(BIN)/python -m dock.up
 
 ## Install into .venv and run every test.
 test: $(STAMP)

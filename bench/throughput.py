@@ -17,19 +17,27 @@ from common import localbase, sql, table, workers
 
 def drain(jobs: int, processes: int, concurrency: int) -> float:
     with localbase() as (stack, root):
-        with workers(stack, root, processes, "--concurrency", str(concurrency),
-                     "--idle-poll", "0.2") as started:
-            sql(stack, "insert into public.background_jobs (job_type) select 'demo.noop'"
-                       f" from generate_series(1, {int(jobs)})")
+        with workers(
+            stack, root, processes, "--concurrency", str(concurrency), "--idle-poll", "0.2"
+        ) as started:
+            sql(
+                stack,
+                "insert into public.background_jobs (job_type) select 'demo.noop'"
+                f" from generate_series(1, {int(jobs)})",
+            )
             deadline = time.monotonic() + 600
-            while sql(stack, "select count(*) from public.background_jobs"
-                             " where status <> 'completed'")[0][0]:
+            while sql(
+                stack, "select count(*) from public.background_jobs where status <> 'completed'"
+            )[0][0]:
                 if time.monotonic() > deadline:
                     raise TimeoutError("jobs did not drain in 10 minutes")
                 time.sleep(0.2)
             assert all(w.process and w.process.poll() is None for w in started)
-        (seconds,) = sql(stack, "select extract(epoch from max(completed_at) - min(started_at))"
-                                " from public.background_jobs")[0]
+        (seconds,) = sql(
+            stack,
+            "select extract(epoch from max(completed_at) - min(started_at))"
+            " from public.background_jobs",
+        )[0]
         return jobs / float(seconds)
 
 
@@ -42,8 +50,14 @@ def main() -> None:
     rows = []
     for processes in (1, 4):
         rates = [drain(args.jobs, processes, args.concurrency) for _ in range(args.runs)]
-        rows.append((f"{processes} × concurrency {args.concurrency}", f"{args.jobs}",
-                     f"{statistics.median(rates):.0f}", f"{min(rates):.0f}–{max(rates):.0f}"))
+        rows.append(
+            (
+                f"{processes} × concurrency {args.concurrency}",
+                f"{args.jobs}",
+                f"{statistics.median(rates):.0f}",
+                f"{min(rates):.0f}–{max(rates):.0f}",
+            )
+        )
     print(f"no-op job throughput, {args.runs} runs each (jobs/s, measured in the database)\n")
     print(table(["workers", "jobs per run", "median jobs/s", "range"], rows))
 

@@ -1,0 +1,478 @@
+"""The live mirror: one realtime-fed copy of ``background_jobs`` per Streamlit server process.
+
+A daemon thread runs its own asyncio loop with the official async client::
+
+    REST resync ──► rows ◄── postgres_changes: background_jobs (*), job_events (INSERT stopped)
+                     │
+    snapshot() ◄─────┘   the job panel renders from it; browsers never query the database
+
+- The channel is trusted only after its ``system`` "Subscribed to PostgreSQL" message. Realtime
+  does not replay, so every (re)subscribe is followed by a REST resync; changes that arrive
+  during a resync are buffered and replayed over the fresh rows.
+- The official client gives up after 5 reconnect attempts: when the channel has not been
+  subscribed for ``stale_after`` seconds the client is closed and rebuilt, with backoff.
+- While not subscribed, the rows are refreshed from REST every ``fallback_interval`` seconds and
+  ``snapshot().live`` is False (the dock shows a banner). Delivery is at most once even while
+  subscribed, so a slow safety resync (``resync_interval``) runs then too.
+- The realtime callbacks only parse the payload and update the rows under a lock.
+- ``wait_for_stop`` lets Cancel & Delete wait for the worker's ``stopped`` event without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, assert_never
+
+from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
+
+from jobdock.clients import async_client
+from jobdock.models import Job, JobEvent, JobStatus
+from jobdock.settings import Settings
+from supabase import AsyncClient
+
+log = logging.getLogger("dock.mirror")
+
+PAGE_SIZE = 1000  # Supabase's db-max-rows caps every read at 1,000 rows
+REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate deliveries
+BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+SUBSCRIBED_MESSAGE = "postgres_changes"  # the ``extension`` of "Subscribed to PostgreSQL"
+
+
+# Changes, parsed once at the edge ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Upserted:
+    job: Job
+
+
+@dataclass(frozen=True)
+class Deleted:
+    job_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Stopped:
+    event: JobEvent
+
+
+Change = Upserted | Deleted | Stopped
+
+
+def parse_change(payload: Mapping[str, Any]) -> Change | None:
+    """A realtime ``postgres_changes`` payload as a typed change; None if it is not ours."""
+    data = payload.get("data", payload)
+    table, kind = data.get("table"), data.get("type")
+    if table == "background_jobs" and kind in ("INSERT", "UPDATE"):
+        return Upserted(Job.from_row(data["record"]))
+    if table == "background_jobs" and kind == "DELETE":
+        # Under RLS, hosted Supabase sends only the primary key of a deleted row.
+        return Deleted(uuid.UUID(str(data["old_record"]["id"])))
+    if table == "job_events" and kind == "INSERT" and data["record"].get("event") == "stopped":
+        return Stopped(JobEvent.from_row(data["record"]))
+    return None
+
+
+# What the dock renders ---------------------------------------------------------------------------
+GROUP_ORDER = (
+    JobStatus.PROCESSING,
+    JobStatus.PENDING,
+    JobStatus.FAILED,
+    JobStatus.COMPLETED,
+    JobStatus.CANCELLED,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _group_key(job: Job) -> tuple[float, str]:
+    """Newest first, except the queue: the next pending job to run comes first."""
+    if job.status is JobStatus.PENDING:
+        return ((job.created_at or _EPOCH).timestamp(), str(job.id))
+    when = job.started_at if job.status is JobStatus.PROCESSING else job.completed_at
+    return (-(when or job.created_at or _EPOCH).timestamp(), str(job.id))
+
+
+@dataclass(frozen=True)
+class MirrorSnapshot:
+    """An immutable view of the mirror at one version; shared by every session that reads it."""
+
+    jobs: Mapping[uuid.UUID, Job]
+    version: int
+    live: bool
+    problem: str | None
+    synced_at: datetime | None
+    stops: Mapping[uuid.UUID, JobEvent] = field(default_factory=dict)
+
+    @cached_property
+    def groups(self) -> dict[JobStatus, tuple[Job, ...]]:
+        buckets: dict[JobStatus, list[Job]] = {status: [] for status in GROUP_ORDER}
+        for job in self.jobs.values():
+            buckets[job.status].append(job)
+        return {status: tuple(sorted(jobs, key=_group_key)) for status, jobs in buckets.items()}
+
+    def count(self, *statuses: JobStatus) -> int:
+        return sum(len(self.groups[status]) for status in statuses)
+
+
+class MirrorStale(Exception):
+    """The realtime channel has not been subscribed for too long: rebuild the client."""
+
+
+class JobMirror:
+    """The rows of ``background_jobs``, kept current over realtime, for one server process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fallback_interval: float = 5.0,
+        stale_after: float = 10.0,
+        resync_interval: float | None = 60.0,
+        backoff: Sequence[float] = BACKOFF,
+        realtime_settings: Settings | None = None,
+    ) -> None:
+        """``resync_interval``: REST resync even while live (None: never), because realtime
+        delivery is at most once. ``realtime_settings``: where the websocket goes, when not
+        where REST goes (a proxy)."""
+        self._settings = settings
+        self._resync_interval = resync_interval
+        self._realtime_settings = realtime_settings or settings
+        self._fallback_interval = fallback_interval
+        self._stale_after = stale_after
+        self._backoff = tuple(backoff)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._rows: dict[uuid.UUID, Job] = {}
+        self._gone: OrderedDict[uuid.UUID, None] = OrderedDict()
+        self._stops: OrderedDict[uuid.UUID, JobEvent] = OrderedDict()
+        self._buffer: list[Change] | None = None
+        self._version = 0
+        self._snapshot: MirrorSnapshot | None = None
+        self._subscribed = False
+        self._subscriptions = 0  # "Subscribed to PostgreSQL" messages so far
+        self._session_subscriptions = 0  # … when the current realtime client was built
+        self._synced_subscription = -1  # the subscription the last resync followed
+        self._synced_at: datetime | None = None
+        self._problem: str | None = "connecting to Supabase Realtime…"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._resync_needed: asyncio.Event | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="dock-mirror", daemon=True)
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> JobMirror:
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Leave the channel, close the clients and end the thread."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop has just finished
+                loop.call_soon_threadsafe(stopping.set)
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # Reading (any thread) -------------------------------------------------------------------------
+    def snapshot(self) -> MirrorSnapshot:
+        with self._lock:
+            return self._snapshot_locked()
+
+    def job(self, job_id: uuid.UUID) -> Job | None:
+        with self._lock:
+            return self._rows.get(job_id)
+
+    def wait_for(self, predicate: Callable[[MirrorSnapshot], bool], timeout: float) -> bool:
+        """Block until ``predicate(snapshot)`` holds (True) or ``timeout`` passes (False)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self._snapshot_locked()), timeout)
+
+    def expect_stop(self, job_id: uuid.UUID) -> None:
+        """Forget an earlier ``stopped`` event of this job before asking it to stop again."""
+        with self._lock:
+            self._stops.pop(job_id, None)
+
+    def wait_for_stop(self, job_id: uuid.UUID, timeout: float) -> JobEvent | None:
+        """The worker's ``stopped`` event for this job, once it arrives (None after ``timeout``)."""
+        with self._changed:
+            self._changed.wait_for(lambda: job_id in self._stops, timeout)
+            return self._stops.get(job_id)
+
+    # Local knowledge (rows the dock itself just read or deleted) ----------------------------------
+    def note(self, job: Job) -> None:
+        """A row the dock has just read from the database (e.g. the job it enqueued)."""
+        self._apply_now(Upserted(job))
+
+    def forget(self, job_id: uuid.UUID) -> None:
+        """A row the dock has just deleted: gone now, whatever late deliveries say."""
+        self._apply_now(Deleted(job_id))
+
+    # Applying changes (under the lock) ------------------------------------------------------------
+    def _apply_now(self, change: Change) -> None:
+        with self._changed:
+            if self._buffer is not None:
+                self._buffer.append(change)
+            self._apply(change)
+            self._touch()
+
+    def _apply(self, change: Change) -> None:
+        match change:
+            case Upserted(job):
+                current = self._rows.get(job.id)
+                if job.id in self._gone or not _newer_or_same(job, current):
+                    return
+                self._rows[job.id] = job
+            case Deleted(job_id):
+                self._rows.pop(job_id, None)
+                _remember(self._gone, job_id, None)
+            case Stopped(event):
+                _remember(self._stops, event.job_id, event)
+            case _:
+                assert_never(change)
+
+    def _touch(self) -> None:
+        self._version += 1
+        self._changed.notify_all()
+
+    def _snapshot_locked(self) -> MirrorSnapshot:
+        live = self._subscribed and self._synced_subscription == self._subscriptions
+        current = self._snapshot
+        if current is None or current.version != self._version or current.live != live:
+            current = self._snapshot = MirrorSnapshot(
+                jobs=MappingProxyType(dict(self._rows)),
+                version=self._version,
+                live=live,
+                problem=None if live else self._problem,
+                synced_at=self._synced_at,
+                stops=MappingProxyType(dict(self._stops)),
+            )
+        return current
+
+    # Realtime callbacks (the SDK's listener task): hand off, nothing else ------------------------
+    def _on_change(self, payload: Mapping[str, Any]) -> None:
+        # Whatever happens here must not escape: it would end the SDK's listener task.
+        try:
+            change = parse_change(payload)
+            if change is not None:
+                self._apply_now(change)
+        except Exception:
+            log.exception("event=unusable_change payload=%.300r", payload)
+
+    def _on_system(self, payload: Any) -> None:
+        if getattr(payload, "extension", None) != SUBSCRIBED_MESSAGE:
+            return
+        with self._changed:
+            self._subscribed = True
+            self._subscriptions += 1
+            self._touch()
+        log.info("event=subscribed subscription=%d", self._subscriptions)
+        if self._resync_needed is not None:
+            self._resync_needed.set()
+
+    def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        if state is RealtimeSubscribeStates.SUBSCRIBED:
+            return  # trusted only after the "Subscribed to PostgreSQL" system message
+        self._set_down(f"realtime channel {state.value.lower()}" + (f": {error}" if error else ""))
+
+    def _set_down(self, problem: str) -> None:
+        """Not subscribed any more (runs on the loop): start the slow REST refresh at once."""
+        with self._changed:
+            was_subscribed = self._subscribed
+            changed = was_subscribed or self._problem != problem
+            self._subscribed = False
+            self._problem = problem
+            if changed:
+                self._touch()
+        if was_subscribed and self._resync_needed is not None:
+            self._resync_needed.set()
+
+    # The thread and its loop ----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as exc:  # a bug: say so on the page instead of dying silently
+            log.exception("event=mirror_crashed")
+            self._set_down(f"the live mirror stopped: {exc!r}")
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._resync_needed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        rest = await async_client(self._settings)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._keep_subscribed(), name="mirror-realtime"),
+                    group.create_task(self._keep_synced(rest), name="mirror-resync"),
+                ]
+                await self._stopping.wait()
+                for task in tasks:
+                    task.cancel()
+        finally:
+            await _close_client(rest)
+
+    async def _keep_subscribed(self) -> None:
+        """One realtime client at a time; rebuilt with backoff whenever it goes stale."""
+        failures = 0
+        while True:
+            client: AsyncClient | None = None
+            try:
+                client = await async_client(self._realtime_settings)
+                await self._subscribe(client)
+                await self._watch()
+            except (Exception, MirrorStale) as exc:
+                self._set_down(f"live updates unavailable ({_describe(exc)})")
+                log.warning("event=realtime_down error=%r", exc)
+            finally:
+                if client is not None:
+                    await _close_client(client)
+            failures = 0 if self._had_subscription() else failures + 1
+            await asyncio.sleep(self._backoff[min(failures, len(self._backoff) - 1)])
+
+    async def _subscribe(self, client: AsyncClient) -> None:
+        channel = client.channel(f"dock-mirror-{uuid.uuid4().hex[:8]}")
+        every = RealtimePostgresChangesListenEvent
+        channel.on_postgres_changes(
+            every.All, self._on_change, schema="public", table="background_jobs"
+        )
+        channel.on_postgres_changes(
+            every.Insert, self._on_change, schema="public", table="job_events",
+            filter="event=eq.stopped",
+        )  # fmt: skip
+        channel.on_system(self._on_system)
+        self._session_subscriptions = self._subscriptions
+        await channel.subscribe(self._on_state)
+
+    async def _watch(self) -> None:
+        """Return never; raise ``MirrorStale`` after ``stale_after`` s without a subscription."""
+        last_ok = time.monotonic()
+        tick = min(0.5, self._stale_after / 4)
+        while True:
+            await asyncio.sleep(tick)
+            with self._lock:
+                subscribed = self._subscribed
+            if subscribed:
+                last_ok = time.monotonic()
+            elif time.monotonic() - last_ok > self._stale_after:
+                raise MirrorStale(f"no subscription for {self._stale_after:g} s")
+
+    def _had_subscription(self) -> bool:
+        return self._subscriptions > self._session_subscriptions
+
+    async def _keep_synced(self, rest: AsyncClient) -> None:
+        """Resync now, after every subscribe, and every ``fallback_interval`` while not live."""
+        assert self._resync_needed is not None
+        failures = 0
+        while True:
+            try:
+                await self._resync(rest)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                self._set_down(f"cannot reach Supabase ({_describe(exc)})")
+                log.warning("event=resync_failed error=%r", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_needed.wait(), self._resync_wait(failures))
+            self._resync_needed.clear()
+
+    def _resync_wait(self, failures: int) -> float | None:
+        """Until the next resync: the safety net while live; slow REST refresh otherwise."""
+        if failures:
+            return min(
+                self._fallback_interval, self._backoff[min(failures, len(self._backoff)) - 1]
+            )
+        with self._lock:
+            live = self._subscribed
+        return self._resync_interval if live else self._fallback_interval
+
+    async def _resync(self, rest: AsyncClient) -> None:
+        with self._lock:
+            subscription = self._subscriptions
+            self._buffer = []
+        try:
+            rows = [job async for job in _all_jobs(rest)]
+        except BaseException:
+            with self._lock:
+                self._buffer = None
+            raise
+        with self._changed:
+            buffered, self._buffer = self._buffer or [], None
+            before, self._rows = self._rows, {j.id: j for j in rows if j.id not in self._gone}
+            for change in buffered:
+                self._apply(change)
+            news = self._synced_at is None or self._synced_subscription != subscription
+            self._synced_subscription = subscription
+            self._synced_at = datetime.now(UTC)
+            if news or self._rows != before:  # an unchanged resync redraws no page
+                self._touch()
+        log.debug("event=resynced rows=%d replayed=%d", len(rows), len(buffered))
+
+
+async def _all_jobs(rest: AsyncClient) -> AsyncIterator[Job]:
+    """Every row, in pages of ``PAGE_SIZE``, keyset-paginated on the primary key (stable under
+    concurrent inserts and deletes; changes meanwhile are replayed from the buffer)."""
+    after: str | None = None
+    while True:
+        query = rest.table("background_jobs").select("*").order("id").limit(PAGE_SIZE)
+        if after is not None:
+            query = query.gt("id", after)
+        page = (await query.execute()).data
+        if not isinstance(page, list):
+            raise TypeError(f"unexpected response from Supabase: {page!r:.200}")
+        jobs = [Job.from_row(row) for row in page if isinstance(row, Mapping)]
+        for job in jobs:
+            yield job
+        if len(page) < PAGE_SIZE:
+            return
+        after = str(jobs[-1].id)
+
+
+async def _close_client(client: AsyncClient) -> None:
+    """Leave the channels, close the socket and the HTTP pool; a dead peer cannot stall it."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.remove_all_channels(), 2)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.realtime.close(), 2)
+    with contextlib.suppress(Exception):
+        await client.postgrest.aclose()
+
+
+def _newer_or_same(job: Job, current: Job | None) -> bool:
+    if current is None or job.updated_at is None or current.updated_at is None:
+        return True
+    return job.updated_at >= current.updated_at
+
+
+def _remember(memory: OrderedDict[uuid.UUID, Any], key: uuid.UUID, value: Any) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > REMEMBERED:
+        memory.popitem(last=False)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+@contextlib.contextmanager
+def running(mirror: JobMirror) -> Iterator[JobMirror]:
+    """Start the mirror for the duration of a ``with`` block (tests, benchmarks)."""
+    mirror.start()
+    try:
+        yield mirror
+    finally:
+        mirror.close()

@@ -1,0 +1,281 @@
+"""What the dock draws: ``st.*`` calls only. Data comes in as arguments; clicks go to
+``dock.callbacks``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.errors import StreamlitAPIException
+
+from dock import callbacks, present, state
+from dock.config import DockOptions
+from dock.mirror import GROUP_ORDER, MirrorSnapshot
+from dock.state import Flash
+from jobdock.documents import CONTENT_TYPES
+from jobdock.models import Job, JobEvent, JobStatus
+
+TOAST_ICONS = {
+    "success": ":material/check_circle:",
+    "info": ":material/info:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+}
+
+# Cancel & Delete is red whatever the theme's primary colour; Force Fail stays gray.
+STYLE = """
+<style>
+div[class*="st-key-cancel-"] button {
+  background-color: #d92d20; border-color: #d92d20; color: #ffffff;
+}
+div[class*="st-key-cancel-"] button:hover {
+  background-color: #b42318; border-color: #b42318; color: #ffffff;
+}
+</style>
+"""
+
+Timeline = Callable[[Job], list[JobEvent]]
+
+
+def page() -> None:
+    st.set_page_config(page_title="Processing Dock", page_icon="📥", layout="wide")
+    st.html(STYLE)
+
+
+def header(supabase_url: str) -> None:
+    title, actions = st.columns([4, 1], vertical_alignment="bottom")
+    title.title("Processing Dock")
+    title.caption(f"Background jobs on `{supabase_url}`")
+    actions.button(
+        "Cancel all processing",
+        key=state.CANCEL_ALL,
+        icon=":material/cancel:",
+        width="stretch",
+        on_click=callbacks.on_open_cancel_all,
+    )
+
+
+@st.dialog("Cancel all processing?", on_dismiss=callbacks.on_close_cancel_all)
+def confirm_cancel_all(snapshot: MirrorSnapshot) -> None:
+    """Stays open across redraws of the page until confirmed, refused or dismissed."""
+    processing = snapshot.count(JobStatus.PROCESSING)
+    pending = snapshot.count(JobStatus.PENDING)
+    active = processing + pending
+    if not active:
+        st.write("Nothing is pending or processing right now.")
+    else:
+        jobs = "job" if active == 1 else "jobs"
+        st.write(
+            f"This cancels **{processing:,} processing** and **{pending:,} pending** {jobs} "
+            "and deletes them. Their workers stop at once."
+        )
+    confirm, keep = st.columns(2)
+    if confirm.button(
+        "Cancel and delete all",
+        key=state.CANCEL_ALL_CONFIRM,
+        type="primary",
+        on_click=callbacks.on_cancel_all,
+        width="stretch",
+    ):
+        st.rerun()
+    if keep.button(
+        "Keep them",
+        key=state.CANCEL_ALL_ABORT,
+        on_click=callbacks.on_close_cancel_all,
+        width="stretch",
+    ):
+        st.rerun()
+
+
+def uploader(limit_bytes: int) -> None:
+    key = state.uploader_key()
+    kinds = sorted(CONTENT_TYPES)
+    names = ", ".join(kind.lstrip(".").upper() for kind in kinds)
+    megabytes = max(1, limit_bytes // 2**20)
+    # No ``type=`` filter: every file reaches ``jobdock.documents.validate``, whose message
+    # says what is accepted, the same in the browser and in the tests.
+    st.file_uploader(
+        f"Upload a document ({names}; up to {megabytes} MB each)",
+        accept_multiple_files=True,
+        key=key,
+        on_change=callbacks.on_upload,
+        args=(key,),
+        max_upload_size=megabytes,
+        help="The file is stored in Supabase Storage and a process_document job is queued.",
+    )
+
+
+def flashes(messages: list[Flash]) -> None:
+    for message in messages:
+        st.toast(message.text, icon=TOAST_ICONS[message.kind], duration="long")
+
+
+def connection(snapshot: MirrorSnapshot, options: DockOptions) -> None:
+    if snapshot.live:
+        st.caption(":green[●] live")
+        return
+    st.warning(
+        f"Live updates are unavailable — {snapshot.problem or 'reconnecting'}. "
+        f"The list is refreshed from the database every {options.fallback_refresh_seconds:g} s "
+        "until realtime is back.",
+        icon=":material/cloud_off:",
+    )
+
+
+def job_panel(
+    snapshot: MirrorSnapshot,
+    options: DockOptions,
+    now: datetime,
+    timeline: Timeline,
+) -> dict[str, DeltaGenerator]:
+    """All groups; returns the spinner slots of the rows whose Cancel & Delete should run."""
+    connection(snapshot, options)
+    if not snapshot.jobs:
+        if snapshot.synced_at is None:
+            st.info("Loading the jobs…", icon=":material/hourglass_top:")
+        else:
+            st.info("No jobs yet. Upload a document to start one.", icon=":material/description:")
+        return {}
+    deleting = set(state.deleting())
+    slots: dict[str, DeltaGenerator] = {}
+    for status in GROUP_ORDER:
+        jobs = snapshot.groups[status]
+        if jobs:
+            limit = state.shown(status, options.rows_per_group)
+            slots.update(job_group(status, jobs, limit, options, now, deleting, timeline))
+    return slots
+
+
+def job_group(
+    status: JobStatus,
+    jobs: tuple[Job, ...],
+    limit: int,
+    options: DockOptions,
+    now: datetime,
+    deleting: set[str],
+    timeline: Timeline,
+) -> dict[str, DeltaGenerator]:
+    st.subheader(present.group_title(status, len(jobs)))
+    slots = {}
+    for job in jobs[:limit]:
+        slot = job_row(job, now, str(job.id) in deleting, timeline)
+        if slot is not None:
+            slots[str(job.id)] = slot
+    hidden = len(jobs) - limit
+    more, fewer = st.columns(2)
+    if hidden > 0:
+        more.button(
+            f"Show {min(hidden, options.rows_more):,} more ({hidden:,} not shown)",
+            key=state.more_key(status),
+            on_click=callbacks.on_show_more,
+            args=(status.value,),
+            type="tertiary",
+        )
+    if limit > options.rows_per_group:
+        fewer.button(
+            "Show fewer",
+            key=state.fewer_key(status),
+            on_click=callbacks.on_show_fewer,
+            args=(status.value,),
+            type="tertiary",
+        )
+    return slots
+
+
+def job_row(job: Job, now: datetime, deleting: bool, timeline: Timeline) -> DeltaGenerator | None:
+    """Few elements per row: the page is redrawn whole whenever a job changes."""
+    with st.container(border=True, key=state.row_key(job.id)):
+        with st.container(horizontal=True, vertical_alignment="center"):
+            with st.container(width="stretch"):
+                lines = [f"{present.title(job)} &nbsp; {present.badge(job, now)}"]
+                lines.append(f":small[:gray[{present.times(job, now)}]]")
+                error = present.error(job)
+                if error:
+                    lines.append(error)
+                st.markdown("  \n".join(lines))
+                bar = present.progress(job)
+                if bar is not None:
+                    st.progress(bar[0], text=bar[1])
+            slot = st.empty() if deleting else None
+            if slot is not None:
+                slot.caption("deleting…")
+            else:
+                job_buttons(job)
+        details(job, timeline)
+    return slot
+
+
+def job_buttons(job: Job) -> None:
+    row = st.container(horizontal=True, horizontal_alignment="right", width="content")
+    job_id = str(job.id)
+    if job.can_cancel() and job.status is not JobStatus.FAILED:
+        row.button(
+            "Cancel & Delete",
+            key=state.cancel_key(job.id),
+            type="primary",
+            on_click=callbacks.on_cancel_delete,
+            args=(job_id,),
+            help="Stop the worker now and delete the job",
+        )
+    if job.can_force_fail():
+        row.button(
+            "Force Fail",
+            key=state.force_fail_key(job.id),
+            on_click=callbacks.on_force_fail,
+            args=(job_id,),
+            help="Stop the worker now; the job stays, failed (the retry policy applies)",
+        )
+    if job.can_retry():
+        row.button(
+            "Retry",
+            key=state.retry_key(job.id),
+            on_click=callbacks.on_retry,
+            args=(job_id,),
+            help="Run the job again from the start",
+        )
+    if job.can_dismiss():
+        row.button(
+            "X",
+            key=state.dismiss_key(job.id),
+            on_click=callbacks.on_dismiss,
+            args=(job_id,),
+            help="Remove this finished job",
+        )
+
+
+def details(job: Job, timeline: Timeline) -> None:
+    expander = st.expander(
+        "Details", key=state.details_key(job.id), on_change="rerun", type="compact"
+    )
+    if not expander.open:
+        return  # closed: nothing is read or sent
+    with expander:
+        inputs, outputs = st.columns(2)
+        inputs.markdown("**Input**")
+        inputs.json(dict(job.input_data), expanded=1)
+        outputs.markdown("**Output**")
+        outputs.write(present.output_summary(job.output_data))
+        if job.output_data is not None:
+            outputs.json(job.output_data, expanded=False)
+        st.markdown("**Timeline**")
+        events = present.timeline_rows(timeline(job))
+        if events:
+            st.table(events, hide_index=True)
+        else:
+            st.caption("no events recorded")
+        st.caption(f"id `{job.id}` · worker `{job.worker_id or '—'}`")
+
+
+def redraw() -> None:
+    """Run the page again (the watcher saw a change the panel has not drawn)."""
+    st.rerun()
+
+
+def rerun_panel() -> None:
+    """Draw the panel again now: only the panel when it runs on its own, else the page."""
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:  # the panel ran as part of a full run of the page
+        st.rerun()

@@ -1,0 +1,63 @@
+"""The Processing Dock: ``streamlit run dock_app.py``. Wiring only; the parts live in ``dock/``.
+
+The page draws from the process-wide live mirror; browsers never query the database. A tiny
+watcher fragment runs every ``DOCK_REFRESH_SECONDS`` (≤ 1 s) and redraws the page only when
+the mirror changed since the job panel was drawn (or relative times must move on), so an
+idle dock costs next to nothing, however many tabs are open.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import streamlit as st
+
+from dock import callbacks, resources, state, views
+from dock.mirror import MirrorSnapshot
+from jobdock.models import Job, JobEvent
+
+views.page()
+state.init()
+settings, options, mirror = resources.settings(), resources.options(), resources.mirror()
+views.header(settings.supabase_url)
+views.uploader(settings.upload_limit_bytes)
+if state.confirming():
+    views.confirm_cancel_all(mirror.snapshot())
+
+
+def seen(snapshot: MirrorSnapshot) -> state.Seen:
+    step = int(time.time() // options.idle_refresh_seconds)
+    return state.Seen(snapshot.version, snapshot.live, step)
+
+
+def timeline(job: Job) -> list[JobEvent]:
+    """Read again only when the job or its stop acknowledgement changed."""
+    stop = mirror.snapshot().stops.get(job.id)
+    return resources.timeline(str(job.id), f"{job.updated_at}|{stop.id if stop else ''}")
+
+
+@st.fragment
+def job_panel() -> None:
+    """The jobs; its buttons rerun only the panel."""
+    snapshot = mirror.snapshot()
+    state.drawn(seen(snapshot))
+    views.flashes(state.take_flashes())
+    requested = list(state.deleting())
+    slots = views.job_panel(snapshot, options, datetime.now(UTC), timeline)
+    for job_id in requested:  # a row not on screen (gone, or beyond "show more") spins below
+        with slots.get(job_id) or st.empty(), st.spinner("deleting…"):
+            callbacks.run_cancel_delete(job_id)
+    if requested:
+        views.rerun_panel()
+
+
+@st.fragment(run_every=options.refresh_seconds)
+def watch_mirror() -> None:
+    """Draws nothing; redraws the page when the panel is behind the mirror."""
+    if state.outdated(seen(mirror.snapshot())):
+        views.redraw()
+
+
+job_panel()
+watch_mirror()

@@ -1,0 +1,186 @@
+"""How jobs and outcomes read on screen (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dock import present
+from dock.mirror import Deleted, MirrorSnapshot, Stopped, Upserted, parse_change
+from jobdock.actions import BulkCancelResult, CancelResult, Done, NotAllowed, NotFound
+from jobdock.models import Job, JobStatus, Progress
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+JOB_ID = uuid.UUID("3f2c1a9b-0000-4000-8000-000000000001")
+
+
+def job(status: JobStatus = JobStatus.PROCESSING, **fields: object) -> Job:
+    values: dict[str, object] = {"id": JOB_ID, "job_type": "process_document", "status": status}
+    values.update(fields)
+    return Job(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.2, "just now"),
+        (29.9, "just now"),
+        (30, "30 s ago"),
+        (59, "30 s ago"),
+        (150, "2 min ago"),
+        (7300, "2 h ago"),
+        (90000, "1 d ago"),
+    ],
+)
+def test_relative_times(seconds: float, text: str) -> None:
+    assert present.ago(NOW - timedelta(seconds=seconds), NOW) == text
+    assert present.ago(None, NOW) == "—"
+
+
+def test_title_badge_and_times_of_a_running_job() -> None:
+    running = job(
+        input_data={"filename": "moby `dick`.epub"},
+        started_at=NOW - timedelta(seconds=5),
+        created_at=NOW - timedelta(seconds=41),
+        worker_id="w-1",
+        retry_count=1,
+        progress=Progress(42.4, "chunking", "chapter 3 of 9"),
+    )
+    assert present.title(running) == "**process\\_document** · `moby 'dick'.epub` · `3f2c1a9b`"
+    assert present.badge(running, NOW) == ":blue-badge[processing]"
+    assert present.progress(running) == (0.424, "chunking — chapter 3 of 9 · 42%")
+    assert present.times(running, NOW) == (
+        "created 30 s ago · started just now · worker `w-1` · retries 1/3"
+    )
+
+
+def test_progress_per_state() -> None:
+    assert present.progress(job(JobStatus.PENDING)) == (0.0, "waiting for a worker")
+    assert present.progress(job(JobStatus.COMPLETED)) == (1.0, "done")
+    assert present.progress(job(JobStatus.PROCESSING)) == (0.0, "starting · 0%")
+    assert present.progress(job(JobStatus.FAILED)) is None
+    stopped = job(JobStatus.FAILED, progress=Progress(150.0))
+    assert present.progress(stopped) == (1.0, "stopped · 100%")
+
+
+def test_a_failed_job_awaiting_retry_says_when() -> None:
+    waiting = job(
+        JobStatus.FAILED,
+        next_retry_at=NOW + timedelta(seconds=4),
+        last_error="boom: *bad* [input]",
+    )
+    assert present.badge(waiting, NOW) == ":red-badge[failed · retry in 4 s]"
+    assert present.error(waiting) == ":red[boom\\: \\*bad\\* \\[input\\]]"
+    assert present.error(job()) is None
+
+
+def test_finished_jobs_say_how_long_they_took() -> None:
+    done = job(
+        JobStatus.COMPLETED,
+        created_at=NOW - timedelta(minutes=3),
+        started_at=NOW - timedelta(seconds=100),
+        completed_at=NOW - timedelta(seconds=10),
+    )
+    assert present.times(done, NOW) == (
+        "created 3 min ago · started 1 min ago · finished just now · took 1 min 30 s · retries 0/3"
+    )
+
+
+def test_output_summaries_stay_short() -> None:
+    assert present.output_summary(None) == "no output"
+    assert present.output_summary({"chunks": 12, "title": "Moby"}) == "chunks: 12; title: Moby"
+    many = {f"k{i}": i for i in range(10)}
+    assert present.output_summary(many).endswith("; … 2 more")
+    assert present.output_summary({"pages": [1, 2, 3], "meta": {"a": 1}}) == (
+        "pages: [3 items]; meta: {1 fields}"
+    )
+    assert len(present.output_summary("x" * 1000)) <= 400
+
+
+def test_cancel_messages() -> None:
+    short = "3f2c1a9b"
+    done = Done(JOB_ID, JobStatus.CANCELLED)
+    acked = CancelResult(done, deleted=True, acknowledged=True, stop_ms=41.6)
+    assert present.cancel_message(acked, True, 2) == (
+        "success",
+        f"Cancelled and deleted job {short} — worker stopped in 42 ms",
+    )
+    silent = CancelResult(done, deleted=True)
+    kind, text = present.cancel_message(silent, True, 2)
+    assert kind == "warning"
+    assert text.startswith(
+        f"Cancelled and deleted job {short} without the worker's acknowledgement"
+    )
+    assert present.cancel_message(silent, False, 2) == (
+        "success",
+        f"Cancelled and deleted job {short} (no worker had started it)",
+    )
+    gone = CancelResult(NotFound(JOB_ID), deleted=False)
+    assert present.cancel_message(gone, True, 2) == (
+        "info",
+        f"Job {short} is already gone; nothing to cancel.",
+    )
+    finished = CancelResult(NotAllowed(JOB_ID, JobStatus.COMPLETED), deleted=False)
+    assert present.cancel_message(finished, True, 2) == (
+        "info",
+        f"Job {short} already completed; nothing to cancel.",
+    )
+
+
+def test_outcome_and_bulk_messages() -> None:
+    assert present.outcome_message("retry", NotAllowed(JOB_ID, JobStatus.PENDING)) == (
+        "info",
+        "Job 3f2c1a9b is pending now; nothing to retry.",
+    )
+    assert present.outcome_message("dismiss", Done(JOB_ID, None))[0] == "success"
+    nothing = BulkCancelResult((), ())
+    assert present.bulk_message(nothing, 0, 0)[0] == "info"
+    three = BulkCancelResult((JOB_ID,) * 3, (JOB_ID,) * 3)
+    assert present.bulk_message(three, 2, 1) == (
+        "success",
+        "Cancelled all processing: 3 jobs stopped and deleted "
+        "(1 of 2 running acknowledged by their worker).",
+    )
+
+
+def row(**fields: object) -> dict[str, object]:
+    return {"id": str(JOB_ID), "job_type": "demo.sleep", "status": "pending", **fields}
+
+
+def test_realtime_payloads_become_typed_changes() -> None:
+    insert = {"data": {"table": "background_jobs", "type": "INSERT", "record": row()}}
+    assert isinstance(parse_change(insert), Upserted)
+    delete = {
+        "data": {"table": "background_jobs", "type": "DELETE", "old_record": {"id": str(JOB_ID)}}
+    }
+    assert parse_change(delete) == Deleted(JOB_ID)
+    stopped = {
+        "data": {
+            "table": "job_events",
+            "type": "INSERT",
+            "record": {"id": 7, "job_id": str(JOB_ID), "event": "stopped", "detail": {}},
+        }
+    }
+    change = parse_change(stopped)
+    assert isinstance(change, Stopped)
+    assert change.event.id == 7
+    progress = {"data": {"table": "job_events", "type": "INSERT", "record": {"event": "progress"}}}
+    assert parse_change(progress) is None
+
+
+def test_snapshot_groups_put_the_next_pending_job_first_and_the_newest_finished_first() -> None:
+    def at(minutes: int) -> datetime:
+        return NOW + timedelta(minutes=minutes)
+
+    jobs = [
+        Job(uuid.uuid4(), "a", JobStatus.PENDING, created_at=at(2)),
+        Job(uuid.uuid4(), "b", JobStatus.PENDING, created_at=at(1)),
+        Job(uuid.uuid4(), "c", JobStatus.COMPLETED, created_at=at(0), completed_at=at(3)),
+        Job(uuid.uuid4(), "d", JobStatus.COMPLETED, created_at=at(0), completed_at=at(5)),
+    ]
+    snapshot = MirrorSnapshot({j.id: j for j in jobs}, 1, True, None, None)
+    assert [j.job_type for j in snapshot.groups[JobStatus.PENDING]] == ["b", "a"]
+    assert [j.job_type for j in snapshot.groups[JobStatus.COMPLETED]] == ["d", "c"]
+    assert snapshot.count(JobStatus.PENDING, JobStatus.PROCESSING) == 2
