@@ -1,26 +1,36 @@
-"""``jobdock watch``: a live tail of job changes over Realtime."""
+"""``jobdock watch``: a live tail of job changes over Realtime (on a localbase of its own)."""
 
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from jobdock import actions
-from supabase import Client
+from tests.conftest import connect
 from tests.localbase_process import ROOT, LocalbaseProcess
 
 
 @pytest.fixture
-def watcher(localbase: LocalbaseProcess) -> Iterator[subprocess.Popen[str]]:
+def stack(tmp_path: Path) -> Iterator[LocalbaseProcess]:
+    own = LocalbaseProcess(tmp_path / "data")
+    own.start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def lines(stack: LocalbaseProcess) -> Iterator[queue.Queue[str]]:
     env = {
         **os.environ,
-        "SUPABASE_URL": localbase.url,
-        "SUPABASE_SERVICE_ROLE_KEY": localbase.service_key,
+        "SUPABASE_URL": stack.url,
+        "SUPABASE_SERVICE_ROLE_KEY": stack.service_key,
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
@@ -28,30 +38,39 @@ def watcher(localbase: LocalbaseProcess) -> Iterator[subprocess.Popen[str]]:
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
-    yield process
+    output: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    yield output
     process.terminate()
-    process.communicate(timeout=30)
-
-
-def read_line(process: subprocess.Popen[str], timeout: float = 30) -> str:
+    process.wait(30)
     assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = process.stdout.readline()  # the watcher prints promptly; readline blocks until then
-    assert time.monotonic() < deadline, "watch output came too late"
-    assert line, f"watch exited: {process.stderr.read() if process.stderr else ''}"
-    return line
+    process.stdout.close()
 
 
-def test_watch_prints_changes(watcher: subprocess.Popen[str], service_client: Client) -> None:
-    assert "watching background_jobs" in read_line(watcher)
-    job = actions.enqueue(service_client, "demo.unknown-type-nobody-claims", {"x": 1})
-    line = read_line(watcher)
+def next_line(output: queue.Queue[str], timeout: float = 30) -> str:
+    try:
+        return output.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no output from jobdock watch within {timeout} s") from None
+
+
+def test_watch_prints_changes(stack: LocalbaseProcess, lines: queue.Queue[str]) -> None:
+    assert "watching background_jobs" in next_line(lines)
+    client = connect(stack.url, stack.service_key)
+    job = actions.enqueue(client, "demo.unknown-type-nobody-claims", {"x": 1})
+    line = next_line(lines)
     assert f'"id": "{job.id}"' in line
     assert '"change": "INSERT"' in line
-    actions.request_cancel(service_client, job.id)
-    line = read_line(watcher)
+    actions.request_cancel(client, job.id)
+    line = next_line(lines)
     assert '"change": "UPDATE"' in line
     assert '"status": "cancelled"' in line
