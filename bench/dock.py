@@ -14,15 +14,18 @@ Prints a table and writes it under "## Dock" in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,9 +37,24 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from dock.config import DockOptions  # noqa: E402
 from tests.e2e.browser import CHROMIUM, chromium  # noqa: E402
 from tests.e2e.dock_process import DockProcess  # noqa: E402
-from tests.localbase_process import LocalbaseProcess  # noqa: E402
+from tests.localbase_process import LocalbaseProcess, free_port  # noqa: E402
 
 RESULTS = ROOT / "docs" / "benchmarks.md"
+NOTES = """\
+How to read it:
+
+- *First render* is from navigation to rows on screen; most of it is the browser building
+  Streamlit's page (compare the one-line app). The dock shows 10 rows per status group with
+  "Show more"; each row is a handful of elements, and the mirror's groups are sorted once per
+  change, shared by all tabs. The cold tab also waits for the mirror's first REST sync of all
+  rows (1,000 per request).
+- *Change visible*: realtime → mirror (a dict under a lock) → the page's watcher fragment
+  (every 0.5 s) sees a newer version → the page is redrawn. So the delay is about half a tick
+  plus one redraw.
+- *Idle CPU*: a page costs one tiny watcher run per tick while nothing changes; the panel is
+  redrawn only on a change, and every 30 s so relative times move on. Streamlit's forced
+  garbage collection after every run is off (`.streamlit/config.toml`): with it each tick
+  cost about 40 ms of CPU."""
 HEADING = "## Dock"
 
 SEED = """
@@ -84,14 +102,51 @@ def seed(stack: LocalbaseProcess, total: int) -> dict[str, int]:
     return {"processing": processing, "pending": pending, "failed": failed, "completed": completed}
 
 
-def first_render(context: BrowserContext, url: str, counts: dict[str, int]) -> tuple[Page, float]:
+def first_render(
+    context: BrowserContext, url: str, counts: dict[str, int]
+) -> tuple[Page, float, float]:
+    """A new tab: seconds until the first group's rows show, and until every row shows."""
     page = context.new_page()
     began = time.perf_counter()
     page.goto(url)
+    page.locator("[class*='st-key-job-']").first.wait_for(timeout=60_000)
+    usable = time.perf_counter() - began
     page.get_by_text(f"Completed ({counts['completed']:,})").wait_for(timeout=60_000)
     rows = sum(min(count, DockOptions().rows_per_group) for count in counts.values())
     page.locator("[class*='st-key-job-']").nth(rows - 1).wait_for(timeout=60_000)
-    return page, time.perf_counter() - began
+    return page, usable, time.perf_counter() - began
+
+
+BASELINE_APP = 'import streamlit as st\nst.title("Baseline")\nst.write("hello")\n'
+
+
+def baseline_render(context: BrowserContext, root: Path, tabs: int) -> float:
+    """First render of a one-line Streamlit app in the same browser: this machine's floor."""
+    app = root / "baseline.py"
+    app.write_text(BASELINE_APP)
+    port = free_port()
+    argv = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
+    server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        health = f"http://127.0.0.1:{port}/_stcore/health"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(health, timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        seconds = []
+        for _ in range(tabs + 1):
+            page = context.new_page()
+            began = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}", timeout=60_000)
+            page.get_by_text("hello").wait_for(timeout=60_000)
+            seconds.append(time.perf_counter() - began)
+            page.close()
+        return statistics.median(seconds[1:])
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def change_latencies(page: Page, stack: LocalbaseProcess, changes: int) -> tuple[list[float], int]:
@@ -152,11 +207,11 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             counts = seed(stack, args.jobs)
             dock = DockProcess(stack, root / "dock.log").start()
             with chromium(root / "profile") as context:
-                page, cold = first_render(context, dock.url, counts)
-                print(f"first render, cold: {cold:.2f} s", file=sys.stderr)
-                warm = []
+                page, cold_usable, cold = first_render(context, dock.url, counts)
+                warm_usable, warm = [], []
                 for _ in range(args.tabs):
-                    tab, seconds = first_render(context, dock.url, counts)
+                    tab, usable, seconds = first_render(context, dock.url, counts)
+                    warm_usable.append(usable)
                     warm.append(seconds)
                     tab.close()
                 latencies, missed = change_latencies(page, stack, args.changes)
@@ -167,23 +222,27 @@ def run(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 idle_three = cpu_percent(dock.pid, args.idle_seconds)
                 for tab in tabs:
                     tab.close()
+                baseline = baseline_render(context, root, args.tabs)
         finally:
             if dock is not None:
                 dock.stop()
             stack.stop()
-    shown = f"{args.jobs:,} jobs"
+    shown = f"{args.jobs:,} jobs, {DockOptions().rows_per_group} rows shown per group"
+    usable, complete = statistics.median(warm_usable), statistics.median(warm)
     return [
-        ("first render, cold (new server, fills the mirror)", f"{cold:.2f} s", "≤ 2 s"),
-        (f"first render, warm (median of {args.tabs} tabs)", f"{statistics.median(warm):.2f} s",
-         "≤ 2 s"),
+        ("first render, cold tab of a new server: first rows / all rows",
+         f"{cold_usable:.2f} s / {cold:.2f} s", "≤ 2 s"),
+        (f"first render, new tab (median of {args.tabs}): first rows / all rows",
+         f"{usable:.2f} s / {complete:.2f} s", "≤ 2 s"),
         (f"change visible in the page, p50 ({args.changes} writes)",
          f"{statistics.median(latencies):.2f} s", "≤ 1 s"),
         ("change visible in the page, p95", f"{percentile(latencies, 0.95):.2f} s", "≤ 1 s"),
         ("change visible in the page, max", f"{max(latencies):.2f} s", "≤ 1 s"),
-        ("changes not shown within 5 s (event lost; the 30 s resync repairs)", str(missed), "0"),
+        ("changes not shown within 5 s (event lost; the 60 s resync repairs)", str(missed), "0"),
         ("idle CPU of the Streamlit process, no tab", f"{idle_none:.1f} %", "≈ 0"),
         ("idle CPU of the Streamlit process, 3 tabs", f"{idle_three:.1f} %", "near zero"),
         ("jobs in the table", shown, ""),
+        ("for scale: new tab of a one-line Streamlit app, same browser", f"{baseline:.2f} s", ""),
     ]  # fmt: skip
 
 
@@ -223,12 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = table(rows)
     print(result)
     if not args.no_write:
-        machine = f"{os.cpu_count()} cores"
+        machine = f"{os.cpu_count()}-core"
+        rows = DockOptions().rows_per_group
         write_section(
             f"{HEADING}\n\n`bench/dock.py` — the Processing Dock with {args.jobs:,} jobs, "
             f"headless Debian chromium, default dock settings (watcher tick 0.5 s, "
-            f"15 rows per group), localbase on the same {machine} machine "
-            f"(load average {os.getloadavg()[0]:.1f} at the end of the run).\n\n{result}\n"
+            f"{rows} rows per group), localbase and the browser on the same {machine} VM "
+            f"(load average {os.getloadavg()[0]:.1f} at the end of the run).\n\n{result}\n\n"
+            f"{NOTES}\n"
         )
     return 0
 

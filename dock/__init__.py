@@ -7,6 +7,7 @@
 - ``resources`` the cached client and mirror
 - ``state``     session-state keys, initialised once, and flash messages
 - ``callbacks`` one function per button: call a ``jobdock`` action, write a flash message
+- ``cancellation`` Cancel & Delete / Cancel all, waiting for the workers' stop through the mirror
 - ``present``   how a job reads on screen (labels, badges, relative times); no Streamlit
 - ``views``     ``st.*`` calls only
 - ``up``        ``python -m dock.up``: localbase, a worker and the dock under one supervisor
