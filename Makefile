@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck bench install clean
+.PHONY: up test lint typecheck bench screenshots install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+## Re-take the dock's screenshots in docs/screenshots/ (the browser tests write them).
+screenshots: $(STAMP)
+	JOBDOCK_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python bench/localbase_rest.py
