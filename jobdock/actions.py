@@ -192,8 +192,9 @@ def wait_for_stop(
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> JobEvent | None:
-    """The worker's ``stopped`` event for this job, if it arrives within ``timeout``.
-    Bounded polling of one indexed row: this runs only while an action waits for its ack."""
+    """The worker's ``stopped`` event answering the job's latest stop request (cancel or force
+    fail), if it arrives within ``timeout``; a ``stopped`` event of an earlier attempt is not an
+    answer. Bounded polling of one indexed row: this runs only while an action waits."""
     deadline = time.monotonic() + timeout
     while True:
         with backend("wait for the worker"):
@@ -201,12 +202,13 @@ def wait_for_stop(
                 client.table("job_events")
                 .select("*")
                 .eq("job_id", str(job_id))
-                .eq("event", "stopped")
+                .in_("event", ["cancel_requested", "force_failed", "stopped"])
+                .order("id", desc=True)
                 .limit(1)
                 .execute()
                 .data
             )
-        if rows:
+        if rows and rows[0].get("event") == "stopped":
             return JobEvent.from_row(rows[0])
         if time.monotonic() >= deadline:
             return None

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 from jobdock.models import Job
 from supabase import AsyncClient, acreate_client
 from worker import execution, logs
-from worker.completions import CompletionBatcher
+from worker.batching import Batcher
 from worker.context import JobContext
 from worker.feed import ChangeFeed, FeedHandlers, Row
 from worker.handlers import Registry, Result
 from worker.stopping import CancelScope, JobCancelled, StopReason
-from worker.store import Store
+from worker.store import Stop, Store
 
 T = TypeVar("T")
 
@@ -71,17 +71,23 @@ class Worker:
         self.feed_down.set()
         self.feed: ChangeFeed | None = None
         self.store: Store | None = None
-        self.completions: CompletionBatcher | None = None
+        self.completions: Batcher[tuple[Job, Any], bool] | None = None
+        self.stops: Batcher[Stop, None] | None = None
         self.checks = 0  # database reads spent on cancellation checks (fallback + resync)
         self.stopped_jobs = 0
         self._resync: asyncio.Task[None] | None = None
+        # Whether the queue may hold work for us: set by new or re-queued jobs (realtime), by a
+        # claim that got all it asked for, by the safety poll; cleared by a short claim. A slot
+        # freed while it is clear costs no claim round trip.
+        self._backlog = True
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
         """Serve until ``request_shutdown``; then drain, hand back, and return."""
         client = await acreate_client(self.config.supabase_url, self.config.service_key)
         self.store = Store(client, self.config.worker_id)
-        self.completions = CompletionBatcher(self.store)
+        self.completions = Batcher(self.store.complete_many, "complete-batches")
+        self.stops = Batcher(self.store.record_stops, "stop-batches")
         await self._heartbeat()
         logs.event(
             "worker_started",
@@ -141,7 +147,7 @@ class Worker:
             url,
             self.config.service_key,
             self.config.worker_id,
-            FeedHandlers(self._on_update, self._on_delete, self._on_insert, self._on_feed_state),
+            FeedHandlers(self._on_update, self._on_delete, self._on_new_work, self._on_feed_state),
             rebuild_after=self.config.feed_rebuild_after,
         )
 
@@ -161,13 +167,15 @@ class Worker:
         if running is not None:
             running.scope.stop(StopReason.DELETED, "realtime")
 
-    def _on_insert(self, record: Row) -> None:
+    def _on_new_work(self, record: Row) -> None:
+        self._backlog = True
         self.wake.set()
 
     def _on_feed_state(self, healthy: bool) -> None:
         if healthy:
             self.feed_down.clear()
             self._resync = asyncio.ensure_future(self._check_running("resync"))
+            self._backlog = True
             self.wake.set()
         else:
             self.feed_down.set()
@@ -184,19 +192,22 @@ class Worker:
         while not self.stopping.is_set():
             self.wake.clear()
             free = self.config.concurrency - len(self.running)
-            claimed: list[Job] = []
-            if free > 0:
-                claimed = (
-                    await self._guarded("claim", self.store.claim(free, self.config.job_types))
-                    or []
+            if free > 0 and (self._backlog or not self._feed_healthy):
+                self._backlog = False  # work announced during the call sets it again
+                claimed = await self._guarded(
+                    "claim", self.store.claim(free, self.config.job_types)
                 )
-                for job in claimed:
+                for job in claimed or []:
                     self._start(job)
-            if claimed and len(claimed) == free:
-                continue
+                if claimed is None or len(claimed) == free:
+                    self._backlog = True  # more may be waiting (or the call failed: retry)
+                    if claimed:
+                        continue
             idle = self.config.idle_poll if self._feed_healthy else self.config.fallback_poll
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self.wake.wait(), idle)
+            except TimeoutError:
+                self._backlog = True  # the safety poll: retries coming due, missed events
 
     @property
     def _feed_healthy(self) -> bool:
@@ -319,7 +330,7 @@ class Worker:
             write = self.store.complete_document(job, result.output, result.chunks)
         else:
             output = result.output if isinstance(result, Result) else result
-            write = self.completions.complete(job, output)
+            write = self.completions.submit((job, output))
         if await _shielded(write):
             logs.event(
                 "completed",
@@ -370,11 +381,9 @@ class Worker:
             "stop_ms": ms,
             "via": scope.via,
         }
-        await _shielded(
-            self._guarded(
-                "record_stopped", self.store.record_stopped(job, reason.value, stopped_at, detail)
-            )
-        )
+        assert self.stops is not None
+        stop = Stop(job, reason.value, stopped_at, detail)
+        await _shielded(self._guarded("record_stopped", self.stops.submit(stop)))
         if reason is StopReason.SHUTDOWN:
             await _shielded(self._guarded("release", self.store.release(job, "shutdown")))
 

@@ -1,9 +1,10 @@
-"""The worker's Realtime change feed: one channel, three ``postgres_changes`` bindings.
+"""The worker's Realtime change feed: one channel, four ``postgres_changes`` bindings.
 
 - ``UPDATE`` filtered ``worker_id=eq.<this worker>``: its jobs being cancelled/force-failed;
 - ``DELETE`` (unfiltered: deletes cannot be filtered on non-key columns): matched on
   ``old_record.id`` against the running jobs;
-- ``INSERT``: new work, to wake the claim loop.
+- ``INSERT``, and ``UPDATE`` filtered ``status=eq.pending`` (a retry or a job handed back):
+  new work, to wake the claim loop.
 
 The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
 at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
@@ -34,7 +35,7 @@ class FeedHandlers:
 
     updated: Callable[[Row], None]
     deleted: Callable[[Row], None]
-    inserted: Callable[[Row], None]
+    new_work: Callable[[Row], None]
     subscribed: Callable[[bool], None]
 
 
@@ -104,7 +105,14 @@ class ChangeFeed:
             filter=f"worker_id=eq.{self.worker_id}",
         )
         channel.on_postgres_changes(Listen.Delete, self._on_delete, table=jobs, schema="public")
-        channel.on_postgres_changes(Listen.Insert, self._on_insert, table=jobs, schema="public")
+        channel.on_postgres_changes(Listen.Insert, self._on_new_work, table=jobs, schema="public")
+        channel.on_postgres_changes(
+            Listen.Update,
+            self._on_new_work,
+            table=jobs,
+            schema="public",
+            filter="status=eq.pending",
+        )
         channel.on_system(self._on_system)
         await channel.subscribe(self._on_state)
 
@@ -145,6 +153,6 @@ class ChangeFeed:
         if isinstance(old, dict):
             self.handlers.deleted(old)
 
-    def _on_insert(self, payload: Any) -> None:
+    def _on_new_work(self, payload: Any) -> None:
         record = payload.get("data", {}).get("record")
-        self.handlers.inserted(record if isinstance(record, dict) else {})
+        self.handlers.new_work(record if isinstance(record, dict) else {})

@@ -9,11 +9,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from jobdock.models import Job
 from supabase import AsyncClient
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A job's ``stopped`` event: why, when, and how it was noticed."""
+
+    job: Job
+    reason: str
+    stopped_at: datetime
+    detail: dict[str, Any]
 
 
 class Store:
@@ -69,10 +80,13 @@ class Store:
             )
         )
 
-    async def complete_many(self, items: Sequence[tuple[Job, Any]]) -> set[uuid.UUID]:
+    async def complete_many(self, items: Sequence[tuple[Job, Any]]) -> list[bool]:
+        """Fenced completion of many jobs in one call; per item, whether it was still ours."""
         payload = [{"id": str(j.id), "lease_id": str(j.lease_id), "output": o} for j, o in items]
-        done = await self._rpc("complete_jobs", {"p_items": payload})
-        return {uuid.UUID(str(i)) for i in done or []}
+        done = {
+            uuid.UUID(str(i)) for i in await self._rpc("complete_jobs", {"p_items": payload}) or []
+        }
+        return [job.id in done for job, _ in items]
 
     async def complete_document(
         self, job: Job, output: Any, chunks: Sequence[dict[str, Any]]
@@ -103,19 +117,19 @@ class Store:
             )
         )
 
-    async def record_stopped(
-        self, job: Job, reason: str, stopped_at: datetime, detail: dict[str, Any]
-    ) -> None:
-        await self._rpc(
-            "record_stopped",
+    async def record_stops(self, stops: Sequence[Stop]) -> list[None]:
+        """The ``stopped`` events of many jobs, in one call."""
+        payload = [
             {
-                "p_id": str(job.id),
-                "p_worker_id": self.worker_id,
-                "p_reason": reason,
-                "p_stopped_at": stopped_at.isoformat(),
-                "p_detail": json.loads(json.dumps(detail)),
-            },
-        )
+                "id": str(stop.job.id),
+                "reason": stop.reason,
+                "stopped_at": stop.stopped_at.isoformat(),
+                "detail": json.loads(json.dumps(stop.detail)),
+            }
+            for stop in stops
+        ]
+        await self._rpc("record_stops", {"p_worker_id": self.worker_id, "p_items": payload})
+        return [None] * len(stops)
 
     async def states(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
         """Current (status, lease_id) of the given jobs; deleted jobs are absent."""
