@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import statistics
 import sys
 import tempfile
@@ -16,6 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.localbase_process import LocalbaseProcess
 from tests.worker_process import WorkerProcess
+
+# A benchmark stopped with SIGTERM (``timeout``, Ctrl-C in a pipeline) unwinds like an
+# exception, so its localbase and worker processes are stopped, not left running.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from worker.batching import Batcher
 from worker.context import JobContext
 from worker.feed import ChangeFeed, FeedHandlers, Row
 from worker.handlers import Registry, Result
+from worker.progress import ProgressWriter, Report
 from worker.stopping import CancelScope, JobCancelled, StopReason
 from worker.store import Stop, Store
 
@@ -54,10 +55,6 @@ class RunningJob:
     job: Job
     scope: CancelScope = field(default_factory=CancelScope)
     task: asyncio.Task[None] | None = None
-    last_progress_write: float = 0.0
-    pending_progress: dict[str, Any] | None = None
-    flush_handle: asyncio.TimerHandle | None = None
-    flush_task: asyncio.Task[None] | None = None
 
 
 class Worker:
@@ -73,6 +70,7 @@ class Worker:
         self.store: Store | None = None
         self.completions: Batcher[tuple[Job, Any], bool] | None = None
         self.stops: Batcher[Stop, None] | None = None
+        self.progress: ProgressWriter | None = None
         self.checks = 0  # database reads spent on cancellation checks (fallback + resync)
         self.stopped_jobs = 0
         self._resync: asyncio.Task[None] | None = None
@@ -88,6 +86,12 @@ class Worker:
         self.store = Store(client, self.config.worker_id)
         self.completions = Batcher(self.store.complete_many, "complete-batches")
         self.stops = Batcher(self.store.record_stops, "stop-batches")
+        self.progress = ProgressWriter(
+            self._send_progress,
+            self._progress_lost,
+            self.config.progress_interval,
+            self.config.worker_id,
+        )
         await self._heartbeat()
         logs.event(
             "worker_started",
@@ -317,8 +321,8 @@ class Worker:
                 else:
                     await self._finish_completed(running, result, began)
         finally:
-            if running.flush_handle is not None:
-                running.flush_handle.cancel()
+            assert self.progress is not None
+            self.progress.forget(job.id)
             self.running.pop(job.id, None)
             self.wake.set()
 
@@ -388,38 +392,42 @@ class Worker:
             await _shielded(self._guarded("release", self.store.release(job, "shutdown")))
 
     async def _report(self, running: RunningJob, progress: dict[str, Any]) -> None:
-        """Throttled, fenced progress write (at most one per ``progress_interval``)."""
-        if running.scope.stopped:
-            return
-        wait = running.last_progress_write + self.config.progress_interval - time.monotonic()
-        if wait > 0:
-            running.pending_progress = progress
-            if running.flush_handle is None:
-                running.flush_handle = asyncio.get_running_loop().call_later(
-                    wait, self._schedule_flush, running
-                )
-            return
-        await self._write_progress(running, progress)
+        """Progress is written with the worker's next batch (see ``worker.progress``)."""
+        if not running.scope.stopped:
+            assert self.progress is not None
+            self.progress.report(running.job, progress)
 
-    def _schedule_flush(self, running: RunningJob) -> None:
-        running.flush_task = asyncio.create_task(
-            self._flush(running), name=f"progress-{running.job.id}"
-        )
-
-    async def _flush(self, running: RunningJob) -> None:
-        running.flush_handle = None
-        progress, running.pending_progress = running.pending_progress, None
-        if progress is not None and not running.scope.stopped:
-            await self._write_progress(running, progress)
-
-    async def _write_progress(self, running: RunningJob, progress: dict[str, Any]) -> None:
+    async def _send_progress(self, reports: Sequence[Report]) -> set[uuid.UUID]:
+        """Write the reports of jobs still running here; nothing for a job that stopped."""
         assert self.store is not None
-        running.last_progress_write = time.monotonic()
-        ok = await self._guarded("progress", self.store.progress(running.job, progress))
-        if ok is False and not running.scope.stopped:
-            states = await self._guarded("lost", self.store.states([running.job.id])) or {}
-            status, _ = states.get(running.job.id, (None, None))
-            running.scope.stop(StopReason.for_status(status), "fence")
+        live = [(job, p) for job, p in reports if self._still_running(job)]
+        skipped = {job.id for job, _ in reports} - {job.id for job, _ in live}
+        return skipped | (await self.store.progress_many(live) if live else set())
+
+    async def _progress_lost(self, jobs: list[Job]) -> None:
+        """Reports that matched nothing: stop the jobs that are no longer ours."""
+        assert self.store is not None
+        jobs = [job for job in jobs if self._still_running(job)]
+        if not jobs:
+            return
+        states = await self._guarded("lost", self.store.states([job.id for job in jobs]))
+        for job in jobs:
+            status, lease = (states or {}).get(job.id, (None, None))
+            running = self.running.get(job.id)
+            if (
+                states is not None
+                and running
+                and (status, lease) != ("processing", str(job.lease_id))
+            ):
+                running.scope.stop(StopReason.for_status(status), "fence")
+
+    def _still_running(self, job: Job) -> bool:
+        running = self.running.get(job.id)
+        return (
+            running is not None
+            and running.job.lease_id == job.lease_id
+            and not running.scope.stopped
+        )
 
     async def _download(self, bucket: str, path: str) -> bytes:
         assert self.store is not None

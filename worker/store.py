@@ -72,6 +72,15 @@ class Store:
             )
         )
 
+    async def progress_many(self, reports: Sequence[tuple[Job, dict[str, Any]]]) -> set[uuid.UUID]:
+        """Fenced progress of many jobs in one call; the ids of the jobs written."""
+        payload = [
+            {"id": str(job.id), "lease_id": str(job.lease_id), "progress": progress}
+            for job, progress in reports
+        ]
+        written = await self._rpc("report_progress_many", {"p_items": payload})
+        return {uuid.UUID(str(i)) for i in written or []}
+
     async def complete(self, job: Job, output: Any) -> bool:
         return bool(
             await self._rpc(

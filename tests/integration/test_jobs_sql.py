@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 from postgrest.exceptions import APIError
+from psycopg.types.json import Jsonb
 
 from jobdock import actions
 from jobdock.models import JobStatus
@@ -264,12 +265,57 @@ def test_old_lease_writes_change_nothing(sql: Sql, stop: str) -> None:
     assert sql("select public.complete_job(%s, %s, '{\"x\": 1}')", job_id, lease) == [(False,)]
     assert sql("select public.fail_job(%s, %s, 'late')", job_id, lease) == [(None,)]
     assert sql("select public.release_job(%s, %s)", job_id, lease) == [(False,)]
+    assert progress_many(sql, [(job_id, lease, {"percent": 98})]) == set()
     after = sql(
         "select status, progress, output_data, retry_count from public.background_jobs"
         " where id = %s",
         job_id,
     )
     assert after == before
+
+
+def progress_many(sql: Sql, items: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
+    payload = [{"id": i, "lease_id": lease, "progress": p} for i, lease, p in items]
+    return {str(r[0]) for r in sql("select public.report_progress_many(%s)", Jsonb(payload))}
+
+
+def test_progress_of_many_jobs_in_one_call_is_fenced_per_job(
+    sql: Sql, localbase: LocalbaseProcess
+) -> None:
+    ids = [enqueue(sql) for _ in range(4)]
+    leases = dict(sql("select id::text, lease_id::text from public.claim_jobs('w1', p_limit => 4)"))
+    mine, cancelled, busy, other_lease = ids
+    sql("select public.request_cancel(%s)", cancelled)
+    items = [(i, leases[i], {"percent": n}) for n, i in enumerate(ids)]
+    items[3] = (other_lease, str(uuid.uuid4()), {"percent": 3})
+    items.append((str(uuid.uuid4()), str(uuid.uuid4()), {"percent": 5}))  # no such job
+    with psycopg.connect(localbase.db_dsn) as holder:  # a transition in progress holds a row
+        holder.execute("select 1 from public.background_jobs where id = %s for update", [busy])
+        assert progress_many(sql, items) == {mine}  # the locked row is skipped, not waited for
+    rows = dict(sql("select id::text, progress from public.background_jobs"))
+    assert rows[mine] == {"percent": 0}
+    assert all(rows[i] == {} for i in (cancelled, busy, other_lease))
+    assert progress_many(sql, items[2:3]) == {busy}  # free again: written
+
+
+def test_stops_of_many_jobs_are_recorded_in_one_call(sql: Sql) -> None:
+    ids = [enqueue(sql) for _ in range(3)]
+    sql("delete from public.background_jobs where id = %s", ids[2])  # gone: still recorded
+    items = [
+        {"id": i, "reason": r, "stopped_at": "2026-01-02T03:04:05.5+00:00", "detail": {"via": "t"}}
+        for i, r in zip(ids, ["cancelled", "force_failed", "deleted"], strict=True)
+    ]
+    assert sql("select public.record_stops('w1', %s)", Jsonb(items)) == [(3,)]
+    rows = sql(
+        "select job_id::text, worker_id, detail from public.job_events"
+        " where event = 'stopped' order by id"
+    )
+    assert [(r[0], r[1], r[2]["reason"], r[2]["via"]) for r in rows] == [
+        (ids[0], "w1", "cancelled", "t"),
+        (ids[1], "w1", "force_failed", "t"),
+        (ids[2], "w1", "deleted", "t"),
+    ]
+    assert rows[0][2]["stopped_at"] == "2026-01-02T03:04:05.5+00:00"
 
 
 def test_dead_worker_lease_expires_and_counts_an_attempt(sql: Sql) -> None:
