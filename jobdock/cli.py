@@ -256,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     out = Output(args.json)
     try:
-        client = sync_client() if args.command != "watch" else None
+        client = sync_client(retry=False) if args.command != "watch" else None
         return COMMANDS[args.command](client, out, args)  # type: ignore[arg-type]
     except JobdockError as exc:
         print(f"jobdock: {exc}", file=sys.stderr)
