@@ -7,6 +7,11 @@ version 1 of ``pgoutput`` and decodes Begin/Relation/Insert/Update/Delete/Commit
 handed over as one :class:`Transaction`, in commit order, and its end LSN is confirmed at once so
 the server can recycle WAL: delivery is at most once, as on Supabase.
 
+A commit is streamed as soon as its WAL record is flushed, which can be a moment before other
+sessions see it (the committing backend still shows it as running): a reader that needs the
+database to include the transaction waits for its ``xid`` to be visible (see
+:mod:`localbase.realtime.visibility`).
+
 If the connection drops, the thread reconnects with backoff and a new slot. Changes committed
 during the gap are not seen (Supabase's temporary slot behaves the same way).
 """
@@ -98,6 +103,7 @@ class RowChange:
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
+    xid: int  # the top-level transaction id (32 bits, as pgoutput sends it)
     commit_lsn: int
     end_lsn: int
     commit_timestamp: str  # UTC, milliseconds: YYYY-MM-DDTHH:MM:SS.mmmZ
@@ -137,6 +143,11 @@ class _Reader:
         self._pos += 4
         return int(value)
 
+    def uint32(self) -> int:
+        (value,) = struct.unpack_from("!I", self._data, self._pos)
+        self._pos += 4
+        return int(value)
+
     def int64(self) -> int:
         (value,) = struct.unpack_from("!q", self._data, self._pos)
         self._pos += 8
@@ -159,6 +170,7 @@ class PgOutputDecoder:
 
     def __init__(self) -> None:
         self.relations: dict[int, Relation] = {}
+        self._xid = 0
         self._changes: list[RowChange] = []
 
     def feed(self, payload: bytes) -> Transaction | None:
@@ -166,6 +178,8 @@ class PgOutputDecoder:
         kind = payload[0]
         reader = _Reader(payload)
         if kind == ord("B"):
+            reader.int64(), reader.int64()  # final LSN, commit timestamp (both also in Commit)
+            self._xid = reader.uint32()
             self._changes = []
         elif kind == ord("C"):
             return self._commit(reader)
@@ -182,7 +196,12 @@ class PgOutputDecoder:
         commit_lsn, end_lsn, timestamp = reader.int64(), reader.int64(), reader.int64()
         changes, self._changes = tuple(self._changes), []
         return Transaction(
-            commit_lsn, end_lsn, format_commit_timestamp(timestamp), changes, time.monotonic()
+            self._xid,
+            commit_lsn,
+            end_lsn,
+            format_commit_timestamp(timestamp),
+            changes,
+            time.monotonic(),
         )
 
     def _relation(self, reader: _Reader) -> None:

@@ -4,7 +4,8 @@ RLS, and which columns each role may SELECT.
 Entries are keyed by the :class:`~localbase.replication.Relation` object of the change stream.
 pgoutput sends a fresh Relation before the first change after any DDL, GRANT/REVOKE, RLS or
 replica identity change, so a new Relation means the cached facts are stale; the lookup then
-runs against the catalog as it is when the change is delivered (as Supabase's ``apply_rls``).
+runs against the catalog as it is when the change is delivered (as Supabase's ``apply_rls``),
+once the change's transaction is visible: its own DDL or GRANT must be part of the facts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from localbase.realtime.visibility import Commit
 from localbase.replication import Relation
 
 log = logging.getLogger("localbase.realtime")
@@ -161,20 +163,22 @@ class Catalog:
         self._pool = pool
         self._tables: dict[int, tuple[Relation, TableInfo]] = {}
 
-    async def table(self, relation: Relation) -> TableInfo:
+    async def table(self, relation: Relation, commit: Commit) -> TableInfo:
         cached = self._tables.get(relation.oid)
         if cached is not None and cached[0] is relation:
             return cached[1]
+        await commit.visible()
         async with self._pool.connection() as conn:
             info = await load_table(conn, relation.oid, relation.schema, relation.table)
         self._tables[relation.oid] = (relation, info)
         return info
 
-    async def selectable(self, info: TableInfo, role: str) -> frozenset[str]:
+    async def selectable(self, info: TableInfo, role: str, commit: Commit) -> frozenset[str]:
         """Columns ``role`` may SELECT (none if the role no longer exists)."""
         cached = info.selectable.get(role)
         if cached is not None:
             return cached
+        await commit.visible()
         try:
             async with self._pool.connection() as conn:
                 cursor = await conn.execute(_SELECTABLE_SQL, (info.oid, role))

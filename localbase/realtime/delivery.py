@@ -7,7 +7,9 @@ committed are grouped by JWT role (spec §5):
   SELECT every primary-key column gives ``Error 401`` (empty record, null timestamp);
 * filters are checked against the new row (INSERT/UPDATE) or the old identity (DELETE);
 * on an RLS-enabled table, INSERT/UPDATE are visible only if the row, **as it is now**, can be
-  selected with the subscriber's role and claims (DELETE is never RLS-checked);
+  selected with the subscriber's role and claims (DELETE is never RLS-checked); "now" includes
+  the change's own transaction, which the stream can deliver a moment before other sessions see
+  it (:mod:`visibility`);
 * the payload holds only the columns the role may SELECT (and the ``select`` list plus the
   primary key); DELETE ``old_record`` is primary key only when RLS is on; a change over 1 MiB is
   sent with ``Error 413`` and only its fields of at most 64 bytes.
@@ -33,6 +35,7 @@ from localbase.realtime.catalog import Catalog, TableInfo
 from localbase.realtime.filters import TypedCondition, expression, fast_result, parameters
 from localbase.realtime.subscriptions import Registry, Sink, Subscription
 from localbase.realtime.values import fast_json, postgres_json, string
+from localbase.realtime.visibility import SNAPSHOT, Commit
 from localbase.replication import RowChange, Transaction, Unchanged, Value
 
 log = logging.getLogger("localbase.realtime")
@@ -108,10 +111,11 @@ class Delivery:
         self._api = api_pool
 
     async def transaction(self, transaction: Transaction) -> None:
+        commit = Commit(transaction.xid, self._admin)
         for change in transaction.changes:
             await asyncio.sleep(0)  # let socket writers drain between changes of a big commit
             try:
-                await self.change(change, transaction)
+                await self.change(change, transaction, commit)
             except Exception:
                 log.exception(
                     "could not deliver a %s on %s.%s",
@@ -120,7 +124,7 @@ class Delivery:
                     change.relation.table,
                 )
 
-    async def change(self, change: RowChange, transaction: Transaction) -> None:
+    async def change(self, change: RowChange, transaction: Transaction, commit: Commit) -> None:
         candidates = [
             s
             for s in self._registry.for_table(change.relation.oid)
@@ -128,15 +132,15 @@ class Delivery:
         ]
         if not candidates:
             return
-        table = await self._catalog.table(change.relation)
-        view = _ChangeView(change, transaction, table, Images.of(change))
+        table = await self._catalog.table(change.relation, commit)
+        view = _ChangeView(change, transaction, commit, table, Images.of(change))
         for role in sorted({s.claims.role for s in candidates}):
             await self._for_role(view, role, [s for s in candidates if s.claims.role == role])
 
     async def _for_role(
         self, view: _ChangeView, role: str, subscriptions: list[Subscription]
     ) -> None:
-        selectable = await self._catalog.selectable(view.table, role)
+        selectable = await self._catalog.selectable(view.table, role, view.commit)
         if view.change.kind != "DELETE":
             error = _key_error(view.table, selectable)
             if error is not None:
@@ -203,7 +207,18 @@ class Delivery:
         return [s for s in subscriptions if visible[s.claims.json]]
 
     async def _row_visible(self, view: _ChangeView, role: str, claims: str) -> bool:
-        """``exists(select 1 from t where pk = …)`` as the subscriber, like ``walrus_rls_stmt``."""
+        """``exists(select 1 from t where pk = …)`` as the subscriber, like ``walrus_rls_stmt``,
+        in a snapshot that includes the change's transaction."""
+        visible, snapshot = await self._rls_check(view, role, claims)
+        if snapshot is not None and not view.commit.seen_in(snapshot):
+            await view.commit.visible()
+            visible, _ = await self._rls_check(view, role, claims)
+        return visible
+
+    async def _rls_check(
+        self, view: _ChangeView, role: str, claims: str
+    ) -> tuple[bool, str | None]:
+        """The check's answer and the snapshot it was made in (``None`` if it failed)."""
         table, record = view.table, view.images.record or {}
         query = table.memo("rls", lambda: _visibility_query(table))
         try:
@@ -216,8 +231,9 @@ class Delivery:
             log.warning(
                 "RLS check on %s as %s failed: %s", table.qualified(), role, str(exc).strip()
             )
-            return False
-        return bool(row and row[0])
+            return False, None
+        assert row is not None
+        return bool(row[0]), str(row[1])
 
     async def _encoded(self, view: _ChangeView) -> Encoded:
         record: dict[str, str] = {}
@@ -249,8 +265,8 @@ def _visibility_query(table: TableInfo) -> sql.Composed:
         )
         for name in table.primary_key
     )
-    return sql.SQL("select exists(select 1 from {} where {})").format(
-        sql.Identifier(table.schema, table.table), conditions
+    return sql.SQL("select exists(select 1 from {} where {}), {}").format(
+        sql.Identifier(table.schema, table.table), conditions, sql.SQL(SNAPSHOT)
     )
 
 
@@ -321,9 +337,15 @@ class _ChangeView:
     """One change on one table, rendered for the views its subscribers need."""
 
     def __init__(
-        self, change: RowChange, transaction: Transaction, table: TableInfo, images: Images
+        self,
+        change: RowChange,
+        transaction: Transaction,
+        commit: Commit,
+        table: TableInfo,
+        images: Images,
     ) -> None:
         self.change = change
+        self.commit = commit
         self.table = table
         self.images = images
         self._head = (
