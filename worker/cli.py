@@ -81,6 +81,12 @@ def parser() -> argparse.ArgumentParser:
         help="rebuild the Realtime client after it has been down this long",
     )
     p.add_argument(
+        "--progress-interval",
+        type=_positive(float),
+        default=0.5,
+        help="seconds between progress writes (all running jobs' progress goes in one call)",
+    )
+    p.add_argument(
         "--realtime-url", help="Realtime endpoint when it differs from SUPABASE_URL (e.g. a proxy)"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -111,6 +117,7 @@ def config_from(args: argparse.Namespace) -> WorkerConfig:
         lease_seconds=args.lease,
         idle_poll=args.idle_poll,
         feed_rebuild_after=args.feed_rebuild_after,
+        progress_interval=args.progress_interval,
         realtime_url=args.realtime_url,
     )
 

@@ -45,7 +45,7 @@ class WorkerConfig:
     realtime: bool = True
     lease_seconds: float = 30.0
     idle_poll: float = 2.0
-    progress_interval: float = 0.25
+    progress_interval: float = 0.5  # the dock redraws every 0.5 s: faster is not seen
     feed_rebuild_after: float = 20.0
     realtime_url: str | None = None
 

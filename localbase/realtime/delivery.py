@@ -111,50 +111,83 @@ class Delivery:
         self._api = api_pool
 
     async def transaction(self, transaction: Transaction) -> None:
-        commit = Commit(transaction.xid, self._admin)
-        for change in transaction.changes:
-            await asyncio.sleep(0)  # let socket writers drain between changes of a big commit
-            try:
-                await self.change(change, transaction, commit)
-            except Exception:
-                log.exception(
-                    "could not deliver a %s on %s.%s",
-                    change.kind,
-                    change.relation.schema,
-                    change.relation.table,
-                )
+        await self.transactions([transaction])
 
-    async def change(self, change: RowChange, transaction: Transaction, commit: Commit) -> None:
+    async def transactions(self, batch: Sequence[Transaction]) -> None:
+        """Deliver queued transactions, in commit order. Their RLS checks are made together:
+        one query per (table, role, claims) for the whole batch, not one per change, so a
+        commit of many rows (or many small commits queued behind each other) costs one round
+        trip per subscriber identity."""
+        waiting: list[_Step] = []  # from the first step that needs an RLS answer on
+        for transaction in batch:
+            commit = Commit(transaction.xid, self._admin)
+            for change in transaction.changes:
+                await asyncio.sleep(0)  # let socket writers drain between changes
+                try:
+                    steps = await self._plan(change, transaction, commit)
+                except Exception:
+                    _log_failure(change)
+                    continue
+                for step in steps:
+                    if waiting or step.rls:
+                        waiting.append(step)
+                    else:
+                        await self._emit_logged(step, {})
+        if waiting:
+            answers = await self._rls_answers([step for step in waiting if step.rls])
+            for step in waiting:
+                await asyncio.sleep(0)
+                await self._emit_logged(step, answers)
+
+    async def _emit_logged(self, step: _Step, answers: _Answers) -> None:
+        try:
+            await self._emit(step, answers)
+        except Exception:
+            _log_failure(step.view.change)
+
+    async def _plan(
+        self, change: RowChange, transaction: Transaction, commit: Commit
+    ) -> list[_Step]:
+        """What one change owes each role of its subscribers, short of the RLS answer."""
         candidates = [
             s
             for s in self._registry.for_table(change.relation.oid)
             if s.start_lsn < transaction.end_lsn and s.action in ("*", change.kind)
         ]
         if not candidates:
-            return
+            return []
         table = await self._catalog.table(change.relation, commit)
         view = _ChangeView(change, transaction, commit, table, Images.of(change))
+        steps: list[_Step] = []
         for role in sorted({s.claims.role for s in candidates}):
-            await self._for_role(view, role, [s for s in candidates if s.claims.role == role])
-
-    async def _for_role(
-        self, view: _ChangeView, role: str, subscriptions: list[Subscription]
-    ) -> None:
-        selectable = await self._catalog.selectable(view.table, role, view.commit)
-        if view.change.kind != "DELETE":
-            error = _key_error(view.table, selectable)
+            subscriptions = [s for s in candidates if s.claims.role == role]
+            selectable = await self._catalog.selectable(table, role, commit)
+            error = _key_error(table, selectable) if change.kind != "DELETE" else None
             if error is not None:
-                for group in _select_groups(subscriptions):
-                    _fan_out(group, view.error_data(error))
-                return
-        visible = await self._filtered(view, subscriptions)
-        if visible and view.table.rls and view.change.kind != "DELETE":
-            visible = await self._rls_visible(view, visible)
+                steps.append(_Step(view, selectable, subscriptions, error=error))
+                continue
+            visible = await self._filtered(view, subscriptions)
+            if visible:
+                rls = table.rls and change.kind != "DELETE"
+                steps.append(_Step(view, selectable, visible, rls=rls))
+        return steps
+
+    async def _emit(self, step: _Step, answers: _Answers) -> None:
+        view = step.view
+        if step.error is not None:
+            for group in _select_groups(step.subscriptions):
+                _fan_out(group, view.error_data(step.error))
+            return
+        visible = step.subscriptions
+        if step.rls:
+            key = view.key()
+            visible = [s for s in visible if key in answers.get(_identity(view, s), ())]
         if not visible:
             return
-        encoded = await self._encoded(view)
+        if view.encoded is None:
+            view.encoded = await self._encoded(view)
         for group in _select_groups(visible):
-            _fan_out(group, view.data(encoded, selectable, group[0].select))
+            _fan_out(group, view.data(view.encoded, step.selectable, group[0].select))
 
     async def _filtered(
         self, view: _ChangeView, subscriptions: list[Subscription]
@@ -196,44 +229,48 @@ class Delivery:
         assert row is not None
         return {key: bool(value) for key, value in zip(keys, row, strict=True)}
 
-    async def _rls_visible(
-        self, view: _ChangeView, subscriptions: list[Subscription]
-    ) -> list[Subscription]:
-        visible: dict[str, bool] = {}
-        for subscription in subscriptions:
-            claims = subscription.claims.json
-            if claims not in visible:
-                visible[claims] = await self._row_visible(view, subscription.claims.role, claims)
-        return [s for s in subscriptions if visible[s.claims.json]]
-
-    async def _row_visible(self, view: _ChangeView, role: str, claims: str) -> bool:
-        """``exists(select 1 from t where pk = …)`` as the subscriber, like ``walrus_rls_stmt``,
-        in a snapshot that includes the change's transaction."""
-        visible, snapshot = await self._rls_check(view, role, claims)
-        if snapshot is not None and not view.commit.seen_in(snapshot):
-            await view.commit.visible()
-            visible, _ = await self._rls_check(view, role, claims)
-        return visible
+    async def _rls_answers(self, steps: Sequence[_Step]) -> _Answers:
+        """For each (table, role, claims): which of the batch's rows it can SELECT *now*, like
+        ``walrus_rls_stmt`` — in a snapshot that includes every transaction involved."""
+        groups: dict[_Identity, tuple[TableInfo, set[_Row], dict[int, Commit]]] = {}
+        for step in steps:
+            for subscription in step.subscriptions:
+                identity = _identity(step.view, subscription)
+                entry = groups.setdefault(identity, (step.view.table, set(), {}))
+                entry[1].add(step.view.key())
+                entry[2][id(step.view.commit)] = step.view.commit
+        answers: _Answers = {}
+        for identity, (table, rows, commits) in groups.items():
+            _, role, claims = identity
+            visible, snapshot = await self._rls_check(table, role, claims, rows)
+            unseen = [c for c in commits.values() if snapshot and not c.seen_in(snapshot)]
+            if unseen:
+                for commit in unseen:
+                    await commit.visible()
+                visible, _ = await self._rls_check(table, role, claims, rows)
+            answers[identity] = visible
+        return answers
 
     async def _rls_check(
-        self, view: _ChangeView, role: str, claims: str
-    ) -> tuple[bool, str | None]:
-        """The check's answer and the snapshot it was made in (``None`` if it failed)."""
-        table, record = view.table, view.images.record or {}
+        self, table: TableInfo, role: str, claims: str, rows: set[_Row]
+    ) -> tuple[frozenset[_Row], str | None]:
+        """The rows visible to the role and the snapshot the check ran in (``None``: failed)."""
         query = table.memo("rls", lambda: _visibility_query(table))
+        columns = list(zip(*rows, strict=True))  # one array of values per key column
         try:
             async with self._api.connection() as conn:
                 async with conn.pipeline(), conn.transaction(force_rollback=True):
                     await conn.execute(_SET_CLAIMS, (role, claims))
-                    cursor = await conn.execute(query, [record.get(n) for n in table.primary_key])
+                    cursor = await conn.execute(query, [list(values) for values in columns])
                 row = await cursor.fetchone()
         except psycopg.Error as exc:
             log.warning(
                 "RLS check on %s as %s failed: %s", table.qualified(), role, str(exc).strip()
             )
-            return False, None
+            return frozenset(), None
         assert row is not None
-        return bool(row[0]), str(row[1])
+        found, snapshot = row
+        return frozenset(tuple(key) for key in found or ()), str(snapshot)
 
     async def _encoded(self, view: _ChangeView) -> Encoded:
         record: dict[str, str] = {}
@@ -259,14 +296,22 @@ class Delivery:
 
 
 def _visibility_query(table: TableInfo) -> sql.Composed:
-    conditions = sql.SQL(" and ").join(
-        sql.SQL("{} = {}::text::{}").format(
-            sql.Identifier(name), sql.Placeholder(), table.by_name[name].type.cast_sql
-        )
+    """Which of the given primary keys the current role can SELECT, with the snapshot."""
+    keys = [sql.Identifier(name) for name in table.primary_key]
+    arrays = sql.SQL(", ").join(
+        sql.SQL("{}::text[]::{}").format(sql.Placeholder(), table.by_name[name].type.array_cast_sql)
         for name in table.primary_key
     )
-    return sql.SQL("select exists(select 1 from {} where {}), {}").format(
-        sql.Identifier(table.schema, table.table), conditions, sql.SQL(SNAPSHOT)
+    as_text = sql.SQL(", ").join(sql.SQL("{}::text").format(key) for key in keys)
+    return sql.SQL(
+        "select (select array_agg(array[{as_text}]) from {table}"
+        " where ({keys}) in (select * from unnest({arrays}))), {snapshot}"
+    ).format(
+        as_text=as_text,
+        table=sql.Identifier(table.schema, table.table),
+        keys=sql.SQL(", ").join(keys),
+        arrays=arrays,
+        snapshot=sql.SQL(SNAPSHOT),
     )
 
 
@@ -333,6 +378,35 @@ def _fan_out(subscriptions: Sequence[Subscription], data_json: str) -> None:
         sink.deliver(protocol.postgres_changes(sink.topic_json, ids, data_json))
 
 
+_Row: TypeAlias = tuple[str | None, ...]  # a primary key, as text
+_Identity: TypeAlias = tuple[int, str, str]  # (table, role, claims) of an RLS check
+_Answers: TypeAlias = dict[_Identity, frozenset[_Row]]
+
+
+@dataclass(slots=True)
+class _Step:
+    """One change for the subscribers of one role, waiting for its turn (and RLS answer)."""
+
+    view: _ChangeView
+    selectable: frozenset[str]
+    subscriptions: list[Subscription]
+    error: str | None = None
+    rls: bool = False
+
+
+def _identity(view: _ChangeView, subscription: Subscription) -> _Identity:
+    return (id(view.table), subscription.claims.role, subscription.claims.json)
+
+
+def _log_failure(change: RowChange) -> None:
+    log.exception(
+        "could not deliver a %s on %s.%s",
+        change.kind,
+        change.relation.schema,
+        change.relation.table,
+    )
+
+
 class _ChangeView:
     """One change on one table, rendered for the views its subscribers need."""
 
@@ -348,10 +422,15 @@ class _ChangeView:
         self.commit = commit
         self.table = table
         self.images = images
+        self.encoded: Encoded | None = None
         self._head = (
             f'"schema":{string(table.schema)},"table":{string(table.table)},"type":"{change.kind}"'
         )
         self._timestamp = transaction.commit_timestamp
+
+    def key(self) -> _Row:
+        record = self.images.record or {}
+        return tuple(record.get(name) for name in self.table.primary_key)
 
     def error_data(self, errors: str) -> str:
         tail = ',"record":{}' if self.change.kind in ("INSERT", "UPDATE") else ""

@@ -497,6 +497,49 @@ async def test_rls_users_only_see_their_own_rows(
     ]
 
 
+async def test_rls_of_a_many_row_commit_with_a_composite_key(
+    localbase: LocalbaseProcess,
+    make_table: TableFactory,
+    admin_sql: SQL,
+) -> None:
+    """The rows of one commit are RLS-checked together: each user gets exactly their rows, keys
+    of any text (commas, quotes, braces) included."""
+    table = make_table(
+        "tenant text, n int, owner uuid, note text, primary key (tenant, n)", rls=True
+    )
+    admin_sql(
+        f"create policy own on {table} for select to authenticated using (owner = auth.uid())"
+    )
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    tenants = ["plain", 'a,b "c" {d}', "back\\slash", "NULL"]
+    rows = [(tenant, n, alice if n % 3 else bob) for tenant in tenants for n in range(10)]
+    values = ", ".join(
+        "({}, {}, '{}', 'x')".format("'" + t.replace("'", "''") + "'", n, owner)
+        for t, n, owner in rows
+    )
+    listeners: dict[str, Listener] = {}
+    async with realtime_client(localbase, keys.ANON_KEY) as client:
+        for user in (alice, bob):
+            channel = client.channel(topic_name())
+            listener = listeners[user] = Listener()
+            channel.on_postgres_changes("*", listener.on_change, table=table)
+            channel.on_system(listener.on_system)
+            client.access_token = make_jwt(user)
+            await channel.subscribe(listener.on_state)
+            await listener.subscribed()
+        admin_sql(f"insert into {table} values {values}")
+        admin_sql(f"update {table} set note = 'y'")
+        got: dict[str, list[tuple[str, str, int]]] = {}
+        for user in (alice, bob):
+            mine = sum(owner == user for _, _, owner in rows)
+            events = [await listeners[user].change() for _ in range(2 * mine)]
+            got[user] = [(e["type"], e["record"]["tenant"], e["record"]["n"]) for e in events]
+    for user in (alice, bob):
+        mine = [(t, n) for t, n, owner in rows if owner == user]
+        expected = [("INSERT", t, n) for t, n in mine] + [("UPDATE", t, n) for t, n in mine]
+        assert got[user] == expected
+
+
 async def test_rls_delete_is_not_checked_and_key_only(
     localbase: LocalbaseProcess,
     make_table: TableFactory,
