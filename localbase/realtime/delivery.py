@@ -35,6 +35,7 @@ from localbase.realtime.catalog import Catalog, TableInfo
 from localbase.realtime.filters import TypedCondition, expression, fast_result, parameters
 from localbase.realtime.subscriptions import Registry, Sink, Subscription
 from localbase.realtime.values import fast_json, postgres_json, string
+from localbase.realtime.values import name as json_name
 from localbase.realtime.visibility import SNAPSHOT, Commit
 from localbase.replication import RowChange, Transaction, Unchanged, Value
 
@@ -475,8 +476,8 @@ class _ChangeView:
 
 def _object(values: Mapping[str, str], shown: Callable[[str], bool], trimmed: bool) -> str:
     items = ",".join(
-        f"{string(name)}:{value}"
-        for name, value in values.items()
-        if shown(name) and (not trimmed or len(value.encode()) <= _TRIMMED_FIELD_BYTES)
+        f"{json_name(column)}:{value}"
+        for column, value in values.items()
+        if shown(column) and (not trimmed or len(value.encode()) <= _TRIMMED_FIELD_BYTES)
     )
     return "{" + items + "}"

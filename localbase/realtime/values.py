@@ -10,9 +10,10 @@ bytea is the exception, as on Supabase: hex digits without the ``\\x`` prefix.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import psycopg
@@ -28,8 +29,15 @@ _TIMESTAMP: Final = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d{1,6})?
 _DATE: Final = re.compile(r"\d{4}-\d\d-\d\d\Z")
 
 
-def string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+#: ``json.dumps(text, ensure_ascii=False)`` without building an encoder per call: a frame has
+#: dozens of strings, and this is the hot path of fan-out.
+string: Final[Callable[[str], str]] = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@functools.lru_cache(maxsize=4096)
+def name(text: str) -> str:
+    """A column or table name as JSON (names repeat in every frame)."""
+    return string(text)
 
 
 def fast_json(text: str, kind: Kind) -> str | None:
