@@ -18,7 +18,15 @@ from common import localbase, sql, table, workers
 def drain(jobs: int, processes: int, concurrency: int) -> float:
     with localbase() as (stack, root):
         with workers(
-            stack, root, processes, "--concurrency", str(concurrency), "--idle-poll", "0.2"
+            stack,
+            root,
+            processes,
+            "--concurrency",
+            str(concurrency),
+            "--lease",
+            "30",
+            "--idle-poll",
+            "0.2",
         ) as started:
             sql(
                 stack,

@@ -201,6 +201,13 @@ class Worker:
                 claimed = await self._guarded(
                     "claim", self.store.claim(free, self.config.job_types)
                 )
+                logs.event(
+                    "claim",
+                    logging.DEBUG,
+                    worker_id=self.config.worker_id,
+                    asked=free,
+                    got=None if claimed is None else len(claimed),
+                )
                 for job in claimed or []:
                     self._start(job)
                 if claimed is None or len(claimed) == free:
