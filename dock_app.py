@@ -40,7 +40,7 @@ def timeline(job: Job) -> list[JobEvent]:
 @st.fragment
 def job_panel() -> None:
     """The jobs; its buttons rerun only the panel."""
-    snapshot = mirror.snapshot()
+    snapshot = resources.first_rows(mirror)
     state.drawn(seen(snapshot))
     views.flashes(state.take_flashes())
     requested = list(state.deleting())

@@ -101,6 +101,8 @@ def on_upload(widget_key: str) -> None:
     files: Sequence[UploadedFile] = st.session_state.get(widget_key) or []
     settings = resources.settings()
     for file in files:
+        if not state.first_upload(file.file_id):
+            continue
         with reporting():
             job = upload_document(
                 resources.client(), Upload(file.name, file.getvalue()), settings=settings

@@ -47,6 +47,7 @@ PAGE_SIZE = 1000  # Supabase's db-max-rows caps every read at 1,000 rows
 REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate deliveries
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
 SUBSCRIBED_MESSAGE = "postgres_changes"  # the ``extension`` of "Subscribed to PostgreSQL"
+CONNECTING = "connecting to Supabase Realtime…"  # the problem until the first subscription
 
 
 # Changes, parsed once at the edge ----------------------------------------------------------------
@@ -163,16 +164,23 @@ class JobMirror:
         self._session_subscriptions = 0  # … when the current realtime client was built
         self._synced_subscription = -1  # the subscription the last resync followed
         self._synced_at: datetime | None = None
-        self._problem: str | None = "connecting to Supabase Realtime…"
+        self._problem: str | None = CONNECTING
         self._loop: asyncio.AbstractEventLoop | None = None
         self._resync_needed: asyncio.Event | None = None
         self._stopping: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="dock-mirror", daemon=True)
+        self._started = time.monotonic()
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> JobMirror:
+        self._started = time.monotonic()
         self._thread.start()
         return self
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since ``start``."""
+        return time.monotonic() - self._started
 
     def close(self, timeout: float = 10.0) -> None:
         """Leave the channel, close the clients and end the thread."""

@@ -9,14 +9,14 @@ from typing import Any
 import streamlit as st
 
 from dock.config import DockOptions, supabase_settings
-from dock.mirror import JobMirror
+from dock.mirror import JobMirror, MirrorSnapshot
 from jobdock.actions import job_timeline
 from jobdock.clients import sync_client
 from jobdock.models import JobEvent
 from jobdock.settings import Settings
 from supabase import Client
 
-FIRST_SYNC_SECONDS = 5.0  # the very first page waits this long for rows rather than show none
+FIRST_SYNC_SECONDS = 5.0  # the first panel of a new server waits this long for rows, not none
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,15 +45,24 @@ def _close(mirror: JobMirror) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_close)
 def mirror() -> JobMirror:
+    """Started at once and filled in the background: the page's header does not wait for it
+    (the job panel does, see ``first_rows``)."""
     tuning = options()
-    live = JobMirror(
+    return JobMirror(
         settings(),
         fallback_interval=tuning.fallback_refresh_seconds,
         stale_after=tuning.stale_after_seconds,
         resync_interval=tuning.resync_seconds,
     ).start()
-    live.wait_for(lambda snapshot: snapshot.synced_at is not None, FIRST_SYNC_SECONDS)
-    return live
+
+
+def first_rows(live: JobMirror) -> MirrorSnapshot:
+    """The mirror's snapshot, once it has its first rows: in the first ``FIRST_SYNC_SECONDS`` of
+    the mirror a page waits for them; after that (Supabase unreachable) nobody waits."""
+    wait = FIRST_SYNC_SECONDS - live.uptime
+    if wait > 0:
+        live.wait_for(lambda snapshot: snapshot.synced_at is not None, wait)
+    return live.snapshot()
 
 
 def _secrets() -> Mapping[str, Any] | None:

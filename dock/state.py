@@ -19,6 +19,7 @@ FLASH = "dock.flash"  # list[Flash]: messages to show once, then drop
 DELETING = "dock.deleting"  # list[str]: job ids whose Cancel & Delete runs in this session
 SHOWN = "dock.shown"  # dict[str, int]: rows shown per status group
 UPLOADS = "dock.uploads"  # int: bumped after an upload, so the uploader starts empty again
+UPLOADED = "dock.uploaded"  # set[str]: uploader file ids already enqueued in this session
 RENDERED = "dock.rendered"  # Seen | None: what the job panel last drew, for the watcher
 CONFIRMING = "dock.confirming"  # bool: the "Cancel all processing?" dialog is open
 
@@ -44,6 +45,7 @@ def init() -> None:
         DELETING: [],
         SHOWN: {},
         UPLOADS: 0,
+        UPLOADED: set(),
         RENDERED: None,
         CONFIRMING: False,
     }
@@ -70,6 +72,19 @@ def outdated(seen: Seen) -> bool:
     """True when the panel was drawn from something older than ``seen``."""
     drawn: Seen | None = st.session_state[RENDERED]
     return drawn != seen
+
+
+def first_upload(file_id: str) -> bool:
+    """True the first time ``file_id`` is seen in this session, and from then on False.
+
+    Streamlit can run an uploader's ``on_change`` twice for one selection (a rerun that
+    interrupts another replays the same widget state), which must not enqueue the file twice.
+    """
+    uploaded: set[str] = st.session_state[UPLOADED]
+    if file_id in uploaded:
+        return False
+    uploaded.add(file_id)
+    return True
 
 
 def confirming() -> bool:

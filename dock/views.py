@@ -12,7 +12,7 @@ from streamlit.errors import StreamlitAPIException
 
 from dock import callbacks, present, state
 from dock.config import DockOptions
-from dock.mirror import GROUP_ORDER, MirrorSnapshot
+from dock.mirror import CONNECTING, GROUP_ORDER, MirrorSnapshot
 from dock.state import Flash
 from jobdock.documents import CONTENT_TYPES
 from jobdock.models import Job, JobEvent, JobStatus
@@ -25,22 +25,34 @@ TOAST_ICONS = {
 }
 
 # Cancel & Delete is red whatever the theme's primary colour; Force Fail stays gray.
-STYLE = """
+STYLE = f"""
 <style>
-div[class*="st-key-cancel-"] button {
+div[class*="st-key-cancel-"] button {{
   background-color: #d92d20; border-color: #d92d20; color: #ffffff;
-}
-div[class*="st-key-cancel-"] button:hover {
+}}
+div[class*="st-key-cancel-"] button:hover {{
   background-color: #b42318; border-color: #b42318; color: #ffffff;
-}
+}}
+div[class*="st-key-details-"] {{ flex: 1 0 100%; }}  /* a row's Details: a line of its own */
+{present.JOB_CSS}
 </style>
 """
+
+# What the row buttons do, said once for the page: Streamlit draws a button with a tooltip twice,
+# which made a page of rows markedly slower to draw.
+LEGEND = (
+    "**Cancel & Delete** stops the worker now and deletes the job · **Force Fail** stops it "
+    "and keeps the job, failed (the retry policy applies) · **Retry** runs a failed job again "
+    "· **X** removes a finished job"
+)
 
 Timeline = Callable[[Job], list[JobEvent]]
 
 
 def page() -> None:
-    st.set_page_config(page_title="Processing Dock", page_icon="📥", layout="wide")
+    # A Material icon, not an emoji: checking an emoji loads Streamlit's whole emoji catalogue
+    # (about half a second at the first page of a new server).
+    st.set_page_config(page_title="Processing Dock", page_icon=":material/inbox:", layout="wide")
     st.html(STYLE)
 
 
@@ -114,7 +126,10 @@ def flashes(messages: list[Flash]) -> None:
 
 def connection(snapshot: MirrorSnapshot, options: DockOptions) -> None:
     if snapshot.live:
-        st.caption(":green[●] live")
+        st.caption(f":green[●] live · {LEGEND}")
+        return
+    if snapshot.problem == CONNECTING and snapshot.synced_at is not None:
+        st.caption(f":gray[●] connecting… · {LEGEND}")  # a new server, rows read, subscribing
         return
     st.warning(
         f"Live updates are unavailable — {snapshot.problem or 'reconnecting'}. "
@@ -122,6 +137,7 @@ def connection(snapshot: MirrorSnapshot, options: DockOptions) -> None:
         "until realtime is back.",
         icon=":material/cloud_off:",
     )
+    st.caption(LEGEND)
 
 
 def job_panel(
@@ -163,8 +179,10 @@ def job_group(
         slot = job_row(job, now, str(job.id) in deleting, timeline)
         if slot is not None:
             slots[str(job.id)] = slot
-    hidden = len(jobs) - limit
-    more, fewer = st.columns(2)
+    hidden, shrinkable = len(jobs) - limit, limit > options.rows_per_group
+    if hidden <= 0 and not shrinkable:
+        return slots
+    more = fewer = st.container(horizontal=True)
     if hidden > 0:
         more.button(
             f"Show {min(hidden, options.rows_more):,} more ({hidden:,} not shown)",
@@ -173,7 +191,7 @@ def job_group(
             args=(status.value,),
             type="tertiary",
         )
-    if limit > options.rows_per_group:
+    if shrinkable:
         fewer.button(
             "Show fewer",
             key=state.fewer_key(status),
@@ -185,30 +203,24 @@ def job_group(
 
 
 def job_row(job: Job, now: datetime, deleting: bool, timeline: Timeline) -> DeltaGenerator | None:
-    """Few elements per row: the page is redrawn whole whenever a job changes."""
-    with st.container(border=True, key=state.row_key(job.id)):
-        with st.container(horizontal=True, vertical_alignment="center"):
-            with st.container(width="stretch"):
-                lines = [f"{present.title(job)} &nbsp; {present.badge(job, now)}"]
-                lines.append(f":small[:gray[{present.times(job, now)}]]")
-                error = present.error(job)
-                if error:
-                    lines.append(error)
-                st.markdown("  \n".join(lines))
-                bar = present.progress(job)
-                if bar is not None:
-                    st.progress(bar[0], text=bar[1])
-            slot = st.empty() if deleting else None
-            if slot is not None:
-                slot.caption("deleting…")
-            else:
-                job_buttons(job)
+    """Few, light elements per row, as a browser's work grows with every element of the page:
+    the job (one HTML fragment: text, badge, progress bar), its buttons, and Details."""
+    row = st.container(
+        border=True, key=state.row_key(job.id), horizontal=True, vertical_alignment="center"
+    )
+    row.html(present.job_html(job, now))
+    slot = row.empty() if deleting else None
+    if slot is not None:
+        slot.caption("deleting…")
+    else:
+        job_buttons(job, row)
+    with row:
         details(job, timeline)
     return slot
 
 
-def job_buttons(job: Job) -> None:
-    row = st.container(horizontal=True, horizontal_alignment="right", width="content")
+def job_buttons(job: Job, row: DeltaGenerator) -> None:
+    """The buttons the job's state allows, at the right end of ``row`` (see ``LEGEND``)."""
     job_id = str(job.id)
     if job.can_cancel() and job.status is not JobStatus.FAILED:
         row.button(
@@ -217,7 +229,6 @@ def job_buttons(job: Job) -> None:
             type="primary",
             on_click=callbacks.on_cancel_delete,
             args=(job_id,),
-            help="Stop the worker now and delete the job",
         )
     if job.can_force_fail():
         row.button(
@@ -225,7 +236,6 @@ def job_buttons(job: Job) -> None:
             key=state.force_fail_key(job.id),
             on_click=callbacks.on_force_fail,
             args=(job_id,),
-            help="Stop the worker now; the job stays, failed (the retry policy applies)",
         )
     if job.can_retry():
         row.button(
@@ -233,7 +243,6 @@ def job_buttons(job: Job) -> None:
             key=state.retry_key(job.id),
             on_click=callbacks.on_retry,
             args=(job_id,),
-            help="Run the job again from the start",
         )
     if job.can_dismiss():
         row.button(
@@ -241,7 +250,6 @@ def job_buttons(job: Job) -> None:
             key=state.dismiss_key(job.id),
             on_click=callbacks.on_dismiss,
             args=(job_id,),
-            help="Remove this finished job",
         )
 
 

@@ -157,6 +157,55 @@ def test_each_state_offers_exactly_its_buttons(
     ]
 
 
+def test_a_row_is_one_html_fragment_its_buttons_and_closed_details(
+    app: AppTest, jobs: Client, localbase: LocalbaseProcess
+) -> None:
+    """Few elements per row: the text, badge and progress bar of a job are one ``st.html``."""
+    job = actions.enqueue(jobs, "demo.sleep", {"filename": "moby.epub"})
+    claim(localbase, job)
+    mirror_shows(statuses((job.id, JobStatus.PROCESSING)))
+    run(app)
+    [row] = [html.value for html in app.html if str(job.id)[:8] in html.value]
+    assert "<code>moby.epub</code>" in row
+    assert '<span class="dock-badge dock-blue">processing</span>' in row
+    assert "starting · 0%" in row
+    assert 'role="progressbar"' in row
+    assert not app.progress
+    assert not app.json
+    cancel, force_fail = (
+        app.button(key=key(job.id)) for key in (state.cancel_key, state.force_fail_key)
+    )
+    assert not cancel.help
+    assert not force_fail.help
+    assert any("**Force Fail** stops it" in caption.value for caption in app.caption)
+
+
+def test_the_first_page_waits_for_the_first_rows_only_while_the_mirror_is_new(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The header never waits for the mirror; the panel waits for its first rows at most
+    ``FIRST_SYNC_SECONDS`` after the mirror started (then it says "Loading the jobs…")."""
+    waits: list[float] = []
+
+    class Mirror:
+        uptime = 1.5
+
+        def wait_for(self, predicate: Callable[[MirrorSnapshot], bool], timeout: float) -> bool:
+            waits.append(timeout)
+            return False
+
+        def snapshot(self) -> MirrorSnapshot:
+            return MirrorSnapshot({}, 0, False, "connecting", None)
+
+    young = Mirror()
+    monkeypatch.setattr(resources, "FIRST_SYNC_SECONDS", 5.0)
+    assert resources.first_rows(young).synced_at is None  # type: ignore[arg-type]
+    assert waits == [3.5]
+    young.uptime = 5.2
+    resources.first_rows(young)  # type: ignore[arg-type]
+    assert waits == [3.5]  # an old mirror that never synced: nobody waits any more
+
+
 def test_cancel_and_delete_of_a_pending_job_deletes_it(app: AppTest, jobs: Client) -> None:
     job = actions.enqueue(jobs, "demo.sleep")
     mirror_shows(statuses((job.id, JobStatus.PENDING)))
@@ -339,6 +388,31 @@ def test_uploading_an_epub_stores_it_and_enqueues_process_document(
     assert toasts(app) == [f"Uploaded moby.epub; job {str(job.id)[:8]} is queued."]
     assert [uploader.key for uploader in app.file_uploader] == ["upload-1"]  # empty again
     assert state.cancel_key(job.id) in keys(app)  # the new row shows at once
+
+
+def _replayed_upload() -> None:
+    """One selection handed to the uploader's callback twice, as Streamlit does when a rerun
+    interrupts the one that carried the selection."""
+    import streamlit as st
+    from streamlit.runtime.uploaded_file_manager import UploadedFile, UploadedFileRec
+
+    from dock import callbacks, state
+
+    state.init()
+    if "picked" not in st.session_state:
+        record = UploadedFileRec("file-1", "twice.txt", "text/plain", b"one selection")
+        st.session_state["picked"] = [UploadedFile(record, None)]  # type: ignore[arg-type]
+        callbacks.on_upload("picked")
+        callbacks.on_upload("picked")
+
+
+def test_a_replayed_upload_callback_enqueues_the_file_once(
+    dock_env: dict[str, str], clean_jobs: None, jobs: Client
+) -> None:
+    app = AppTest.from_function(_replayed_upload, default_timeout=30).run()
+    assert not app.exception
+    [job] = actions.list_jobs(jobs)
+    assert job.input_data["filename"] == "twice.txt"
 
 
 @pytest.mark.parametrize(

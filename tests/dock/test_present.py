@@ -39,21 +39,61 @@ def test_relative_times(seconds: float, text: str) -> None:
     assert present.ago(None, NOW) == "—"
 
 
-def test_title_badge_and_times_of_a_running_job() -> None:
+def test_badge_progress_and_times_of_a_running_job() -> None:
     running = job(
-        input_data={"filename": "moby `dick`.epub"},
         started_at=NOW - timedelta(seconds=5),
         created_at=NOW - timedelta(seconds=41),
         worker_id="w-1",
         retry_count=1,
         progress=Progress(42.4, "chunking", "chapter 3 of 9"),
     )
-    assert present.title(running) == "**process\\_document** · `moby 'dick'.epub` · `3f2c1a9b`"
-    assert present.badge(running, NOW) == ":blue-badge[processing]"
+    assert present.badge(running, NOW) == "processing"
     assert present.progress(running) == (0.424, "chunking — chapter 3 of 9 · 42%")
     assert present.times(running, NOW) == (
-        "created 30 s ago · started just now · worker `w-1` · retries 1/3"
+        "created 30 s ago · started just now · worker w-1 · retries 1/3"
     )
+
+
+def test_a_job_is_one_html_fragment_with_title_badge_times_and_bar() -> None:
+    running = job(
+        input_data={"filename": "moby <dick>.epub"},
+        created_at=NOW - timedelta(seconds=41),
+        progress=Progress(42.4, "chunking", "chapter 3 of 9"),
+    )
+    html = present.job_html(running, NOW)
+    assert html.startswith('<div class="dock-job">')
+    assert html.endswith("</div>")
+    assert (
+        "<b>process_document</b> · <code>moby &lt;dick&gt;.epub</code> · <code>3f2c1a9b</code>"
+        in html
+    )
+    assert '<span class="dock-badge dock-blue">processing</span>' in html
+    assert '<div class="dock-times">created 30 s ago · retries 0/3</div>' in html
+    assert '<div class="dock-stage">chunking — chapter 3 of 9 · 42%</div>' in html
+    assert 'aria-valuenow="42"' in html
+    assert '<div style="width: 42.4%"></div>' in html
+    assert "dock-error" not in html
+    for name in ("dock-job", "dock-badge", "dock-blue", "dock-times", "dock-stage", "dock-bar"):
+        assert f".{name}" in present.JOB_CSS  # every class it uses is styled
+
+
+def test_text_from_the_database_is_never_markup() -> None:
+    hostile = job(
+        JobStatus.FAILED,
+        job_type="<script>alert(1)</script>",
+        last_error='<img src=x onerror="alert(2)"> & more',
+        progress=Progress(10.0, "<b>stage</b>"),
+    )
+    html = present.job_html(hostile, NOW)
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "<b>stage" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert (
+        '<div class="dock-error">&lt;img src=x onerror=&quot;alert(2)&quot;&gt; &amp; more</div>'
+        in html
+    )
+    assert '<span class="dock-badge dock-red">failed</span>' in html
 
 
 def test_progress_per_state() -> None:
@@ -71,9 +111,8 @@ def test_a_failed_job_awaiting_retry_says_when() -> None:
         next_retry_at=NOW + timedelta(seconds=4),
         last_error="boom: *bad* [input]",
     )
-    assert present.badge(waiting, NOW) == ":red-badge[failed · retry in 4 s]"
-    assert present.error(waiting) == ":red[boom\\: \\*bad\\* \\[input\\]]"
-    assert present.error(job()) is None
+    assert present.badge(waiting, NOW) == "failed · retry in 4 s"
+    assert '<div class="dock-error">boom: *bad* [input]</div>' in present.job_html(waiting, NOW)
 
 
 def test_finished_jobs_say_how_long_they_took() -> None:

@@ -167,6 +167,21 @@ def test_no_key_ever_reaches_the_browser(
     actions.cancel_and_delete(jobs, job.id, wait=0)
 
 
+def test_details_are_drawn_only_once_opened(page: Page, jobs: Client) -> None:
+    """A closed row sends no input, output or timeline: opening Details reruns and fills it."""
+    job = actions.enqueue(jobs, "demo.unhandled", {"note": "details on demand"})
+    details = page.locator(f".st-key-details-{job.id}")
+    expect(details).to_be_visible(timeout=10_000)
+    expect(row(page, job.id).get_by_role("progressbar")).to_have_attribute("aria-valuenow", "0")
+    expect(details).not_to_contain_text("Timeline")
+    details.get_by_text("Details", exact=True).click()
+    expect(details).to_contain_text("details on demand", timeout=10_000)
+    expect(details).to_contain_text("enqueued")
+    details.get_by_text("Details", exact=True).click()
+    expect(details).not_to_contain_text("Timeline", timeout=10_000)
+    actions.cancel_and_delete(jobs, job.id, wait=0)
+
+
 def _text(payload: str | bytes) -> str:
     return payload if isinstance(payload, str) else payload.decode("latin-1")
 
@@ -246,8 +261,9 @@ def test_force_fail_then_retry_runs_to_completion(
 
 
 def test_cancel_all_processing_stops_three_running_jobs(
-    page: Page, jobs: Client, demo_worker: object, shoot: Callable[[str], None]
+    page: Page, jobs: Client, admin_sql: SQL, demo_worker: object, shoot: Callable[[str], None]
 ) -> None:
+    admin_sql("delete from public.background_jobs")  # only this test's jobs are counted
     running = [actions.enqueue(jobs, "demo.sleep", {"seconds": 120}) for _ in range(3)]
     for job in running:
         expect(button(page, "force-fail", job.id)).to_be_visible(timeout=20_000)
