@@ -172,6 +172,14 @@ class Worker:
             running.scope.stop(StopReason.DELETED, "realtime")
 
     def _on_new_work(self, record: Row) -> None:
+        """A signal (``job_types``) or a job back to pending (``job_type``): wake the claim loop
+        unless none of the work is of a type this worker handles."""
+        announced = record.get("job_types")
+        if not isinstance(announced, list):
+            announced = [record.get("job_type")]
+        wanted = self.config.job_types
+        if wanted is not None and None not in announced and not set(announced) & set(wanted):
+            return
         self._backlog = True
         self.wake.set()
 

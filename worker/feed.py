@@ -3,8 +3,9 @@
 - ``UPDATE`` filtered ``worker_id=eq.<this worker>``: its jobs being cancelled/force-failed;
 - ``DELETE`` (unfiltered: deletes cannot be filtered on non-key columns): matched on
   ``old_record.id`` against the running jobs;
-- ``INSERT``, and ``UPDATE`` filtered ``status=eq.pending`` (a retry or a job handed back):
-  new work, to wake the claim loop.
+- ``INSERT`` on ``job_signals`` (one row per enqueue statement, written by a trigger, so a
+  bulk enqueue is one event, not one per job), and ``UPDATE`` filtered ``status=eq.pending``
+  (a retry or a job handed back): new work, to wake the claim loop.
 
 The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
 at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
@@ -35,7 +36,7 @@ class FeedHandlers:
 
     updated: Callable[[Row], None]
     deleted: Callable[[Row], None]
-    new_work: Callable[[Row], None]
+    new_work: Callable[[Row], None]  # a job_signals row, or a job back to pending
     subscribed: Callable[[bool], None]
 
 
@@ -105,7 +106,9 @@ class ChangeFeed:
             filter=f"worker_id=eq.{self.worker_id}",
         )
         channel.on_postgres_changes(Listen.Delete, self._on_delete, table=jobs, schema="public")
-        channel.on_postgres_changes(Listen.Insert, self._on_new_work, table=jobs, schema="public")
+        channel.on_postgres_changes(
+            Listen.Insert, self._on_new_work, table="job_signals", schema="public"
+        )
         channel.on_postgres_changes(
             Listen.Update,
             self._on_new_work,

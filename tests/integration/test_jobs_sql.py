@@ -453,3 +453,50 @@ def test_users_only_touch_their_own_jobs(
     with pytest.raises(APIError) as info:
         alice.rpc("claim_jobs", {"p_worker_id": "evil"}).execute()
     assert info.value.code == "42501"
+
+
+def signals_after(sql: Sql, last: int) -> list[tuple[Any, ...]]:
+    return sql("select job_types, jobs from public.job_signals where id > %s order by id", last)
+
+
+def last_signal(sql: Sql) -> int:
+    return int(sql("select coalesce(max(id), 0) from public.job_signals")[0][0])
+
+
+def test_each_enqueue_statement_is_one_signal_naming_its_job_types(sql: Sql) -> None:
+    last = last_signal(sql)
+    sql(
+        "insert into public.background_jobs (job_type)"
+        " select t from unnest(array['b.two', 'a.one', 'b.two']) t"
+    )
+    sql("insert into public.background_jobs (job_type) select 'x' where false")  # adds nothing
+    enqueue(sql, "demo.sleep")
+    assert signals_after(sql, last) == [(["a.one", "b.two"], 3), (["demo.sleep"], 1)]
+
+
+def test_a_users_enqueue_signals_but_only_workers_read_signals(
+    sql: Sql, localbase: LocalbaseProcess, service_client: Client
+) -> None:
+    alice = user_client(localbase, str(uuid.uuid4()))
+    last = last_signal(sql)
+    actions.enqueue(alice, "demo.sleep")
+    assert signals_after(sql, last) == [(["demo.sleep"], 1)]
+    with pytest.raises(APIError) as info:
+        alice.table("job_signals").select("*").execute()
+    assert info.value.code == "42501"
+    assert service_client.table("job_signals").select("jobs").gt("id", last).execute().data == [
+        {"jobs": 1}
+    ]
+
+
+def test_signals_are_trimmed_as_new_ones_arrive(sql: Sql) -> None:
+    last = last_signal(sql)
+    sql(
+        "do $$ begin for i in 1..2100 loop"
+        " insert into public.background_jobs (job_type) values ('demo.noop');"
+        " end loop; end $$"
+    )
+    count, oldest, newest = sql("select count(*), min(id), max(id) from public.job_signals")[0]
+    assert newest >= last + 2100  # every statement signalled
+    assert count < 2000  # but no more than two thousand are kept
+    assert oldest > last

@@ -1,6 +1,7 @@
 """New work reaches an idle worker through Realtime alone: its safety poll is set to an hour,
-so a job that starts here was announced by the feed (an INSERT, or an UPDATE back to pending
-for a retry) — and a stop acknowledgement always answers the latest stop request."""
+so a job that starts here was announced by the feed (a ``job_signals`` INSERT, one per enqueue
+statement, or an UPDATE back to pending for a retry) — and a stop acknowledgement always
+answers the latest stop request."""
 
 from __future__ import annotations
 
@@ -37,6 +38,26 @@ def status(client: Client, job_id: uuid.UUID) -> JobStatus | None:
 def test_an_insert_wakes_an_idle_worker(idle_worker: WorkerProcess, service_client: Client) -> None:
     job = actions.enqueue(service_client, "demo.sleep", {"seconds": 0.05})
     eventually(lambda: status(service_client, job.id) is JobStatus.COMPLETED, what="completed")
+
+
+def test_one_signal_for_a_bulk_insert_wakes_an_idle_worker_for_all_of_it(
+    idle_worker: WorkerProcess, db: Sql
+) -> None:
+    """Thirty jobs in one statement, as from Studio: one signal, and the worker, four at a time,
+    keeps claiming until the queue is empty."""
+    added = db(
+        "insert into public.background_jobs (job_type, input_data)"
+        " select 'demo.sleep', '{\"seconds\": 0.01}' from generate_series(1, 30) returning id"
+    )
+    ids = [row[0] for row in added]
+    eventually(
+        lambda: db(
+            "select count(*) = 30 from public.background_jobs"
+            " where id = any(%s) and status = 'completed'",
+            ids,
+        )[0][0],
+        what="all 30 completed",
+    )
 
 
 def test_a_retry_wakes_an_idle_worker_and_the_ack_is_the_new_one(

@@ -8,6 +8,8 @@ import pytest
 
 from tests.documents import make_epub, make_markdown, make_pdf
 from worker.documents import DocumentError, parse, split
+from worker.engine import Worker, WorkerConfig
+from worker.handlers import default_registry
 from worker.stopping import CancelScope, JobCancelled, StopReason
 
 
@@ -75,3 +77,25 @@ def test_parse_errors_are_readable(name: str, data: bytes) -> None:
     with pytest.raises(DocumentError) as info:
         parse(name, data)
     assert name.split(".")[0] in str(info.value) or "not" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("announced", "wakes"),
+    [
+        ({"job_types": ["demo.sleep", "other"], "jobs": 2}, True),
+        ({"job_types": ["other"], "jobs": 1}, False),
+        ({"job_type": "demo.sleep", "status": "pending"}, True),
+        ({"job_type": "other", "status": "pending"}, False),
+        ({}, True),  # says nothing about its type: claim to find out
+    ],
+)
+def test_new_work_wakes_the_claim_loop_only_for_handled_types(
+    announced: dict[str, object], wakes: bool
+) -> None:
+    worker = Worker(
+        WorkerConfig("http://127.0.0.1:1", "key", job_types=("demo.sleep",)), default_registry()
+    )
+    worker._backlog = False
+    worker._on_new_work(announced)
+    assert worker.wake.is_set() is wakes
+    assert worker._backlog is wakes
