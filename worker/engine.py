@@ -55,6 +55,9 @@ class RunningJob:
     job: Job
     scope: CancelScope = field(default_factory=CancelScope)
     task: asyncio.Task[None] | None = None
+    #: The handler has returned and only the outcome's write is in flight: the job no longer
+    #: takes a concurrency slot, so the next claim overlaps the completions' round trip.
+    finishing: bool = False
 
 
 class Worker:
@@ -203,7 +206,7 @@ class Worker:
         assert self.store is not None
         while not self.stopping.is_set():
             self.wake.clear()
-            free = self.config.concurrency - len(self.running)
+            free = self.config.concurrency - self._busy_slots()
             if free > 0 and (self._backlog or not self._feed_healthy):
                 self._backlog = False  # work announced during the call sets it again
                 claimed = await self._guarded(
@@ -227,6 +230,9 @@ class Worker:
                 await asyncio.wait_for(self.wake.wait(), idle)
             except TimeoutError:
                 self._backlog = True  # the safety poll: retries coming due, missed events
+
+    def _busy_slots(self) -> int:
+        return sum(1 for running in self.running.values() if not running.finishing)
 
     @property
     def _feed_healthy(self) -> bool:
@@ -334,6 +340,8 @@ class Worker:
                 if scope.stopped:
                     await self._stopped(running)
                 else:
+                    running.finishing = True
+                    self.wake.set()
                     await self._finish_completed(running, result, began)
         finally:
             assert self.progress is not None

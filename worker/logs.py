@@ -14,6 +14,8 @@ def _value(value: Any) -> str:
 
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    if not log.isEnabledFor(level):
+        return  # per-job debug events cost nothing unless shown
     pairs = " ".join(f"{k}={_value(v)}" for k, v in fields.items() if v is not None)
     log.log(level, "event=%s %s", name, pairs)
 

@@ -77,6 +77,19 @@ def running_on(sql: Sql, job_id: uuid.UUID, worker_id: str) -> bool:
     )
 
 
+def reporting_on(sql: Sql, job_id: uuid.UUID, worker_id: str) -> bool:
+    """Running there, and its first progress report written: no fenced write is in flight, so
+    a cancel from now on can only be noticed through the feed (or the fallback poll)."""
+    return bool(
+        sql(
+            "select 1 from public.background_jobs where id = %s and status ="
+            " 'processing' and worker_id = %s and progress ? 'percent'",
+            job_id,
+            worker_id,
+        )
+    )
+
+
 def status_of(sql: Sql, job_id: uuid.UUID) -> str | None:
     rows = sql("select status from public.background_jobs where id = %s", job_id)
     return rows[0][0] if rows else None
@@ -141,7 +154,7 @@ def test_localbase_restart_mid_job_then_cancel_stops_it(
         stack.stop()
         stack.start()
         worker.wait_for_log("event=feed_subscribed", count=2, timeout=60)
-        assert running_on(sql, job.id, "survivor")
+        eventually(lambda: reporting_on(sql, job.id, "survivor"), what="still running")
         assert isinstance(
             actions.request_cancel(connect(stack.url, stack.service_key), job.id), actions.Done
         )
@@ -173,7 +186,7 @@ def test_realtime_outage_falls_back_to_polling_and_recovers(
         proxy.restore()
         worker.wait_for_log("event=feed_subscribed", count=2, timeout=60)
         after = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
-        eventually(lambda: running_on(sql, after.id, "weathered"), what="claim")
+        eventually(lambda: reporting_on(sql, after.id, "weathered"), what="claim")
         actions.request_cancel(client, after.id)
         detail = eventually(lambda: stopped(sql, after.id), what="stop after recovery")
         assert detail["via"] == "realtime"
