@@ -7,6 +7,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,3 +90,47 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def realtime_settled(stack: LocalbaseProcess, timeout: float = 120.0) -> float:
+    """Wait until Realtime has delivered every change committed so far, and return how long
+    that took: a marker row's INSERT event reaches a subscriber of our own, and delivery is in
+    commit order. (A ``job_signals`` row of a job type no worker handles: workers ignore it.)"""
+    import asyncio
+
+    from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+    from realtime.types import RealtimePostgresChangesListenEvent as Listen
+
+    marker = f"bench.settled-{time.monotonic_ns()}"
+
+    async def wait() -> float:
+        client = AsyncRealtimeClient(f"{stack.url}/realtime/v1", stack.service_key)
+        await client.connect()
+        subscribed, arrived = asyncio.Event(), asyncio.Event()
+
+        def on_insert(payload: Any) -> None:
+            if payload.get("data", {}).get("record", {}).get("job_types") == [marker]:
+                arrived.set()
+
+        def on_system(payload: Any) -> None:
+            if getattr(payload, "extension", None) == "postgres_changes":
+                subscribed.set()
+
+        def on_state(state: RealtimeSubscribeStates, error: Exception | None) -> None:
+            if error is not None:
+                raise error
+
+        channel = client.channel(marker)
+        channel.on_postgres_changes(Listen.Insert, on_insert, table="job_signals", schema="public")
+        channel.on_system(on_system)
+        try:
+            await channel.subscribe(on_state)
+            await asyncio.wait_for(subscribed.wait(), timeout)
+            began = time.monotonic()
+            sql(stack, "insert into public.job_signals (job_types, jobs) values (%s, 1)", [marker])
+            await asyncio.wait_for(arrived.wait(), timeout)
+            return time.monotonic() - began
+        finally:
+            await client.close()
+
+    return asyncio.run(wait())

@@ -7,6 +7,9 @@
   bulk enqueue is one event, not one per job), and ``UPDATE`` filtered ``status=eq.pending``
   (a retry or a job handed back): new work, to wake the claim loop.
 
+Each binding selects only the columns the engine reads (``STOP_COLUMNS``, ``job_types``,
+``job_type``).
+
 The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
 at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
 feed is down. The official client gives up after 5 failed reconnects: a feed that stays down
@@ -28,6 +31,12 @@ from realtime.types import RealtimePostgresChangesListenEvent as Listen
 from worker import logs
 
 Row = dict[str, Any]
+
+#: What the worker reads of an UPDATE to one of its jobs (the primary key always comes too).
+#: Bindings ``select`` only these columns: a frame of three values instead of the whole row is
+#: cheaper for localbase or Supabase to send and for the official client to parse. (A server
+#: older than Realtime v2.101 ignores ``select`` and sends whole rows, which works the same.)
+STOP_COLUMNS = ("status", "lease_id")
 
 
 @dataclass(frozen=True)
@@ -104,10 +113,15 @@ class ChangeFeed:
             table=jobs,
             schema="public",
             filter=f"worker_id=eq.{self.worker_id}",
+            select=list(STOP_COLUMNS),
         )
         channel.on_postgres_changes(Listen.Delete, self._on_delete, table=jobs, schema="public")
         channel.on_postgres_changes(
-            Listen.Insert, self._on_new_work, table="job_signals", schema="public"
+            Listen.Insert,
+            self._on_new_work,
+            table="job_signals",
+            schema="public",
+            select=["job_types"],
         )
         channel.on_postgres_changes(
             Listen.Update,
@@ -115,6 +129,7 @@ class ChangeFeed:
             table=jobs,
             schema="public",
             filter="status=eq.pending",
+            select=["job_type"],
         )
         channel.on_system(self._on_system)
         await channel.subscribe(self._on_state)

@@ -89,11 +89,17 @@ class Encoded:
 
     record: Mapping[str, str]
     old: Mapping[str, str]
-    wal_bytes: int
+    wal_bytes: int  # the change's size (of all its columns), or an upper bound under the limit
 
     @property
     def too_large(self) -> bool:
         return self.wal_bytes > MAX_RECORD_BYTES
+
+
+#: Steps whose RLS answers are fetched together: large enough that a bulk update costs a few
+#: queries, small enough that its first frames leave while the rest is still being planned
+#: (the subscribers start on them meanwhile).
+RLS_CHUNK: Final = 250
 
 
 class Delivery:
@@ -116,9 +122,9 @@ class Delivery:
 
     async def transactions(self, batch: Sequence[Transaction]) -> None:
         """Deliver queued transactions, in commit order. Their RLS checks are made together:
-        one query per (table, role, claims) for the whole batch, not one per change, so a
-        commit of many rows (or many small commits queued behind each other) costs one round
-        trip per subscriber identity."""
+        one query per (table, role, claims) for every ``RLS_CHUNK`` changes, not one per
+        change, so a commit of many rows (or many small commits queued behind each other) costs
+        a few round trips per subscriber identity."""
         waiting: list[_Step] = []  # from the first step that needs an RLS answer on
         for transaction in batch:
             commit = Commit(transaction.xid, self._admin)
@@ -134,11 +140,19 @@ class Delivery:
                         waiting.append(step)
                     else:
                         await self._emit_logged(step, {})
-        if waiting:
-            answers = await self._rls_answers([step for step in waiting if step.rls])
-            for step in waiting:
-                await asyncio.sleep(0)
-                await self._emit_logged(step, answers)
+                if len(waiting) >= RLS_CHUNK:
+                    await self._emit_waiting(waiting)
+                    waiting = []
+        await self._emit_waiting(waiting)
+
+    async def _emit_waiting(self, waiting: Sequence[_Step]) -> None:
+        """Emit ``waiting`` in order, with one RLS query per subscriber identity for all."""
+        if not waiting:
+            return
+        answers = await self._rls_answers([step for step in waiting if step.rls])
+        for step in waiting:
+            await asyncio.sleep(0)
+            await self._emit_logged(step, answers)
 
     async def _emit_logged(self, step: _Step, answers: _Answers) -> None:
         try:
@@ -159,6 +173,8 @@ class Delivery:
             return []
         table = await self._catalog.table(change.relation, commit)
         view = _ChangeView(change, transaction, commit, table, Images.of(change))
+        if all(s.select for s in candidates):  # every subscriber selects columns: encode those
+            view.needed = frozenset(table.primary_key).union(*(s.select or () for s in candidates))
         steps: list[_Step] = []
         for role in sorted({s.claims.role for s in candidates}):
             subscriptions = [s for s in candidates if s.claims.role == role]
@@ -274,13 +290,19 @@ class Delivery:
         return frozenset(tuple(key) for key in found or ()), str(snapshot)
 
     async def _encoded(self, view: _ChangeView) -> Encoded:
+        """The JSON of the values the subscribers will see: only their selected columns when
+        the change is surely under the size limit, otherwise all (the size is of all)."""
+        needed = view.needed
+        bound = _size_bound(view.table, view.images) if needed is not None else None
+        if bound is not None and bound > MAX_RECORD_BYTES:
+            needed = None
         record: dict[str, str] = {}
         old: dict[str, str] = {}
         pending: list[tuple[dict[str, str], str, str]] = []
         for image, target in ((view.images.record, record), (view.images.old, old)):
             for name, text in (image or {}).items():
                 column = view.table.by_name.get(name)
-                if column is None:
+                if column is None or (needed is not None and name not in needed):
                     continue
                 encoded = "null" if text is None else fast_json(text, column.type.kind)
                 target[name] = encoded or ""  # keeps column order; filled below if pending
@@ -293,6 +315,8 @@ class Delivery:
                 )
             for (target, name, _), value in zip(pending, converted, strict=True):
                 target[name] = value
+        if needed is not None and bound is not None:
+            return Encoded(record, old, bound)  # under the limit, whatever the exact size
         return Encoded(record, old, _wal_bytes(view.table, record, old))
 
 
@@ -314,6 +338,19 @@ def _visibility_query(table: TableInfo) -> sql.Composed:
         arrays=arrays,
         snapshot=sql.SQL(SNAPSHOT),
     )
+
+
+def _size_bound(table: TableInfo, images: Images) -> int:
+    """An upper bound of ``_wal_bytes`` from the text alone, without encoding: a character is at
+    most 6 bytes of JSON (``\\u001f``), and a value has at most 2 more (its quotes)."""
+    total = 0
+    for image in (images.record, images.old):
+        for name, text in (image or {}).items():
+            column = table.by_name.get(name)
+            if column is not None:
+                total += _COLUMN_OVERHEAD + len(name) + len(column.type.name)
+                total += 6 * len(text) + 2 if text is not None else 4
+    return total
 
 
 def _wal_bytes(table: TableInfo, record: Mapping[str, str], old: Mapping[str, str]) -> int:
@@ -424,6 +461,8 @@ class _ChangeView:
         self.table = table
         self.images = images
         self.encoded: Encoded | None = None
+        #: The columns every subscriber's ``select`` asks for, with the key; None: all of them.
+        self.needed: frozenset[str] | None = None
         self._head = (
             f'"schema":{string(table.schema)},"table":{string(table.table)},"type":"{change.kind}"'
         )

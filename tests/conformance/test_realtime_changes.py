@@ -625,6 +625,55 @@ async def test_select_limits_columns_and_keeps_the_key(
     assert [c["name"] for c in data["columns"]] == ["id", "status"]
 
 
+@pytest.mark.parametrize(
+    ("big", "errors"),
+    [(1_100_000, ["Error 413: Payload Too Large"]), (500_000, None)],
+)
+async def test_the_size_limit_counts_columns_that_were_not_selected(
+    localbase: LocalbaseProcess,
+    make_table: TableFactory,
+    admin_sql: SQL,
+    big: int,
+    errors: list[str] | None,
+) -> None:
+    """``select`` trims the payload, not the size check: a change over 1 MiB in an unselected
+    column is still "Payload Too Large" (the size is the whole change's), and one under it is
+    not, however its size was estimated."""
+    table = make_table("id int primary key, status text, big text")
+    topic = "realtime:" + topic_name()
+    async with raw_socket(localbase) as socket:
+        await socket.subscribed(
+            topic, [{"event": "INSERT", "schema": "public", "table": table, "select": ["status"]}]
+        )
+        admin_sql(f"insert into {table} values (1, 'queued', repeat('x', {big}))")
+        frames = await socket.until(lambda f: f["event"] == "postgres_changes")
+    (data,) = changes_of(frames, topic)
+    assert data["errors"] == errors
+    assert data["record"] == {"id": 1, "status": "queued"}
+
+
+async def test_selecting_and_unselecting_subscribers_of_one_change_each_get_their_columns(
+    localbase: LocalbaseProcess, jobs: str, admin_sql: SQL
+) -> None:
+    picky, everything = "realtime:" + topic_name(), "realtime:" + topic_name()
+    async with raw_socket(localbase) as socket:
+        await socket.subscribed(
+            picky, [{"event": "INSERT", "schema": "public", "table": jobs, "select": ["status"]}]
+        )
+        await socket.subscribed(
+            everything, [{"event": "INSERT", "schema": "public", "table": jobs}]
+        )
+        admin_sql(f"insert into {jobs} values (1, 'queued', 'note')")
+        frames: list[dict[str, Any]] = []
+        while not (changes_of(frames, picky) and changes_of(frames, everything)):
+            frames += await socket.until(lambda f: f["event"] == "postgres_changes")
+    (trimmed,) = changes_of(frames, picky)
+    (whole,) = changes_of(frames, everything)
+    assert trimmed["record"] == {"id": 1, "status": "queued"}
+    assert len(whole["record"]) > 2
+    assert whole["record"]["id"] == 1
+
+
 async def test_column_privileges_limit_the_payload(
     localbase: LocalbaseProcess,
     make_table: TableFactory,
