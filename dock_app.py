@@ -1,9 +1,9 @@
 """The Processing Dock: ``streamlit run dock_app.py``. Wiring only; the parts live in ``dock/``.
 
 The page draws from the process-wide live mirror; browsers never query the database. A tiny
-watcher fragment runs every ``DOCK_REFRESH_SECONDS`` (≤ 1 s) and redraws the page only when
-the mirror changed since the job panel was drawn (or relative times must move on), so an
-idle dock costs next to nothing, however many tabs are open.
+watcher fragment redraws the page only when the mirror changed since the job panel was drawn
+(or relative times must move on). It runs when the dock pushes a change (``dock.push``, served
+by ``dock_server.py``), or else every ``DOCK_REFRESH_SECONDS`` (≤ 1 s).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from dock import callbacks, resources, state, views
+from dock import callbacks, push, resources, state, views
 from dock.mirror import MirrorSnapshot
 from jobdock.models import Job, JobEvent
 
@@ -52,9 +52,13 @@ def job_panel() -> None:
         views.rerun_panel()
 
 
-@st.fragment(run_every=options.refresh_seconds)
+@st.fragment(run_every=options.idle_refresh_seconds)
 def watch_mirror() -> None:
-    """Draws nothing; redraws the page when the panel is behind the mirror."""
+    """Draws nothing but the push listener; redraws the page when the panel is behind the
+    mirror. It runs when the dock pushes a change, on the listener's own timer while there is
+    no push (``streamlit run dock_app.py``, or the socket is down), and now and then so that
+    relative times move on."""
+    push.watch(options.refresh_seconds)
     if state.outdated(seen(mirror.snapshot())):
         views.redraw()
 

@@ -153,6 +153,7 @@ class JobMirror:
         self._backoff = tuple(backoff)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        self._listeners: list[Callable[[], None]] = []
         self._rows: dict[uuid.UUID, Job] = {}
         self._gone: OrderedDict[uuid.UUID, None] = OrderedDict()
         self._stops: OrderedDict[uuid.UUID, JobEvent] = OrderedDict()
@@ -208,6 +209,19 @@ class JobMirror:
         with self._changed:
             return self._changed.wait_for(lambda: predicate(self._snapshot_locked()), timeout)
 
+    def listen(self, changed: Callable[[], None]) -> Callable[[], None]:
+        """Call ``changed`` (on the mirror's thread, under its lock: it must only hand off) after
+        every new version; returns the function that stops it."""
+        with self._lock:
+            self._listeners.append(changed)
+
+        def stop() -> None:
+            with self._lock:
+                if changed in self._listeners:
+                    self._listeners.remove(changed)
+
+        return stop
+
     def expect_stop(self, job_id: uuid.UUID) -> None:
         """Forget an earlier ``stopped`` event of this job before asking it to stop again."""
         with self._lock:
@@ -254,6 +268,8 @@ class JobMirror:
     def _touch(self) -> None:
         self._version += 1
         self._changed.notify_all()
+        for changed in self._listeners:
+            changed()
 
     def _snapshot_locked(self) -> MirrorSnapshot:
         live = self._subscribed and self._synced_subscription == self._subscriptions

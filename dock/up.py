@@ -1,7 +1,7 @@
 """``python -m dock.up`` (``make up``): localbase, one worker and the dock, under one supervisor.
 
 1. start localbase and wait for ``/health``;
-2. start the worker (``python -m worker``) and the dock (``streamlit run dock_app.py``), both
+2. start the worker (``python -m worker``) and the dock (``streamlit run dock_server.py``), both
    pointed at that localbase, and print the dock's URL once it answers;
 3. on Ctrl-C / SIGTERM stop the dock and the worker first (the worker hands its jobs back),
    then localbase; if any of the three exits on its own, say which and stop the others.
@@ -102,7 +102,7 @@ def children(args: argparse.Namespace) -> tuple[Child, list[Child]]:
     others = []
     if not args.no_worker and (ROOT / "worker" / "__main__.py").exists():
         others.append(Child("worker", [python, "-m", "worker"]))
-    dock = Child("dock", [python, "-m", "streamlit", "run", str(ROOT / "dock_app.py")])
+    dock = Child("dock", [python, "-m", "streamlit", "run", str(ROOT / "dock_server.py")])
     dock.argv += ["--server.port", str(args.dock_port), "--server.address", "127.0.0.1"]
     dock.argv += ["--server.headless", "true"]
     others.append(dock)

@@ -1,4 +1,5 @@
-"""Run the dock (``streamlit run dock_app.py``) in a child process against a test localbase."""
+"""Run the dock (``streamlit run dock_server.py``, or ``dock_app.py`` without server push) in a
+child process against a test localbase."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class DockProcess:
     localbase: LocalbaseProcess
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    script: str = "dock_server.py"  # or "dock_app.py": no push, the pages ask on a timer
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -36,7 +38,7 @@ class DockProcess:
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
-        argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dock_app.py")]
+        argv = [sys.executable, "-m", "streamlit", "run", str(ROOT / self.script)]
         argv += ["--server.port", str(self.port)]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:

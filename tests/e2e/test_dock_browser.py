@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from dock import push
 from jobdock import actions
 from jobdock.models import JobStatus
 from localbase import keys
@@ -165,6 +166,56 @@ def test_no_key_ever_reaches_the_browser(
         assert secret not in page.content(), name
         assert not any(secret in frame for frame in frames), name
     actions.cancel_and_delete(jobs, job.id, wait=0)
+
+
+PUSHING = (
+    "() => { const push = window.__jobdockPush;"
+    " return !!push && push.socket.readyState === WebSocket.OPEN && push.timer === null; }"
+)
+
+
+def test_the_dock_pushes_changes_and_the_page_stops_asking(
+    page: Page, dock: DockProcess, jobs: Client
+) -> None:
+    """Served by ``dock_server.py``, a page holds the dock's push socket and runs no timer of
+    its own; a change in the database arrives on that socket and is drawn."""
+    pushed: list[str] = []
+
+    def record(socket: WebSocket) -> None:
+        if socket.url.endswith(push.PATH):
+            socket.on("framereceived", lambda payload: pushed.append(_text(payload)))
+
+    page.on("websocket", record)
+    page.reload()
+    page.wait_for_function(PUSHING, timeout=10_000)
+    before = len(pushed)
+    job = actions.enqueue(jobs, "demo.unhandled", {"note": "pushed, not polled"})
+    expect(row(page, job.id)).to_be_visible(timeout=10_000)
+    assert len(pushed) > before, "the change did not come through the push socket"
+    assert all(frame.isdigit() for frame in pushed)  # version numbers only, never rows
+    page.wait_for_function(PUSHING, timeout=10_000)  # still pushing: no fallback timer
+    actions.cancel_and_delete(jobs, job.id, wait=0)
+
+
+def test_without_push_the_page_asks_on_its_timer(
+    context: BrowserContext,
+    localbase: LocalbaseProcess,
+    jobs: Client,
+    tmp_path: Path,
+) -> None:
+    """``streamlit run dock_app.py`` has no push route: the page's listener falls back to its
+    timer, and changes still show."""
+    plain = DockProcess(localbase, tmp_path / "dock.log", script="dock_app.py").start()
+    tab = context.new_page()
+    try:
+        tab.goto(plain.url)
+        tab.wait_for_function("() => window.__jobdockPush && window.__jobdockPush.timer !== null")
+        job = actions.enqueue(jobs, "demo.unhandled", {"note": "polled"})
+        expect(row(tab, job.id)).to_be_visible(timeout=10_000)
+        actions.cancel_and_delete(jobs, job.id, wait=0)
+    finally:
+        tab.close()
+        plain.stop()
 
 
 def test_details_are_drawn_only_once_opened(page: Page, jobs: Client) -> None:
