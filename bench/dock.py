@@ -62,16 +62,16 @@ How to read it:
 - The *cold tab* also pays for the Python imports of the server's first run (about 0.6 s) and
   the mirror's first REST sync of all rows (1,000 per request; the header is drawn before it),
   in a browser whose cache is empty.
-- *Change visible*: realtime → mirror (a dict under a lock) → the page's watcher fragment
-  (every 0.5 s) sees a newer version → the page is redrawn. So the delay is about half a tick
-  plus one redraw.
-- *Idle CPU*: a page costs one watcher run per tick while nothing changes; the panel is
-  redrawn only on a change, and every 30 s so relative times move on. Each tick is a Streamlit
-  fragment run, about 5 ms of the server's CPU whatever the fragment does (Streamlit's own work
-  per run: a new-session message with the theme, the page's widget states, a script thread):
-  that is the 3-tab figure. With no tab, it is mostly the mirror's safety resync of all rows
-  once a minute (about 0.25 s of CPU). Streamlit's forced garbage collection after every run is
-  off (`.streamlit/config.toml`): with it each tick cost about 40 ms of CPU."""
+- *Change visible*: realtime → mirror (a dict under a lock) → the dock's push socket tells
+  the page (at most every 0.25 s per page, `dock/push.py`) → the page's watcher fragment runs
+  and redraws the page. The delay is that hop plus one redraw; no timer is involved.
+- *Idle CPU*: with push, an idle page costs nothing: its watcher runs only when a change is
+  pushed, and every 30 s so relative times move on. Without push (`streamlit run
+  dock_app.py`) every page asks twice a second, and each ask is a Streamlit fragment run of
+  about 5 ms of the server's CPU (3 tabs: 4.5–5.5 %). With no tab, it is mostly the mirror's
+  safety resync of all rows once a minute (about 0.25 s of CPU). Streamlit's forced garbage
+  collection after every run is off (`.streamlit/config.toml`): with it each run cost about
+  40 ms of CPU."""
 HEADING = "## Dock"
 
 # Installed in every tab before Streamlit's own scripts: records (``performance.now()``, ms
@@ -406,8 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = DockOptions().rows_per_group
         write_section(
             f"{HEADING}\n\n`bench/dock.py` — the Processing Dock with {args.jobs:,} jobs, "
-            f"headless Debian chromium, default dock settings (watcher tick 0.5 s, "
-            f"{rows} rows per group), localbase and the browser on the same {machine} VM "
+            f"headless Debian chromium, `dock_server.py` (server push) with default settings "
+            f"({rows} rows per group), localbase and the browser on the same {machine} VM "
             f"(load average {os.getloadavg()[0]:.1f} at the end of the run). {args.runs} runs, "
             f"each with a fresh dock server and browser; the figures pool them (medians, "
             f"with the range over the runs in brackets).\n\n{result}\n\n{NOTES}\n"
