@@ -17,21 +17,30 @@ from pathlib import Path
 import streamlit as st
 from starlette.routing import WebSocketRoute
 
-from dock import push, resources
+from dock import push
+from dock.mirror import JobMirror
 
-PAGE_MODULES = ("dock.callbacks", "dock.state", "dock.views", "dock.cancellation")
+# Imported once Streamlit's runtime runs (in ``warm_up``), not with this file: the caches they
+# declare then belong to the runtime.
+PAGE_MODULES = ("dock.resources", "dock.callbacks", "dock.state", "dock.views")
+
+
+def mirror() -> JobMirror:
+    """The process's live mirror (``dock.resources.mirror``), started on first use."""
+    live: JobMirror = importlib.import_module("dock.resources").mirror()
+    return live
 
 
 @contextlib.asynccontextmanager
 async def warm_up(_app: st.App) -> AsyncIterator[None]:
     for name in PAGE_MODULES:
         importlib.import_module(name)
-    resources.mirror()  # starts reading the jobs in its own thread; returns at once
+    mirror()  # starts reading the jobs in its own thread; returns at once
     yield
 
 
 app = st.App(
     Path(__file__).with_name("dock_app.py"),
-    routes=[WebSocketRoute(push.PATH, push.endpoint(resources.mirror))],
+    routes=[WebSocketRoute(push.PATH, push.endpoint(mirror))],
     lifespan=warm_up,
 )
