@@ -161,6 +161,7 @@ class JobMirror:
         self._version = 0
         self._snapshot: MirrorSnapshot | None = None
         self._subscribed = False
+        self._closed = False  # the server closed the channel: rebuild now
         self._subscriptions = 0  # "Subscribed to PostgreSQL" messages so far
         self._session_subscriptions = 0  # … when the current realtime client was built
         self._synced_subscription = -1  # the subscription the last resync followed
@@ -309,6 +310,8 @@ class JobMirror:
     def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
         if state is RealtimeSubscribeStates.SUBSCRIBED:
             return  # trusted only after the "Subscribed to PostgreSQL" system message
+        if state is RealtimeSubscribeStates.CLOSED:
+            self._closed = True  # the official client never rejoins a closed channel
         self._set_down(f"realtime channel {state.value.lower()}" + (f": {error}" if error else ""))
 
     def _set_down(self, problem: str) -> None:
@@ -378,6 +381,7 @@ class JobMirror:
         )  # fmt: skip
         channel.on_system(self._on_system)
         self._session_subscriptions = self._subscriptions
+        self._closed = False
         await channel.subscribe(self._on_state)
 
     async def _watch(self) -> None:
@@ -388,6 +392,8 @@ class JobMirror:
             await asyncio.sleep(tick)
             with self._lock:
                 subscribed = self._subscribed
+            if self._closed:
+                raise MirrorStale("the channel was closed by the server")
             if subscribed:
                 last_ok = time.monotonic()
             elif time.monotonic() - last_ok > self._stale_after:

@@ -13,7 +13,8 @@ Each binding selects only the columns the engine reads (``STOP_COLUMNS``, ``job_
 The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
 at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
 feed is down. The official client gives up after 5 failed reconnects: a feed that stays down
-for ``rebuild_after`` seconds is torn down and rebuilt, with backoff, forever.
+for ``rebuild_after`` seconds is torn down and rebuilt, with backoff, forever; a channel the
+server closed (it lost the database, say) is rebuilt at once.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class ChangeFeed:
         self.rebuild_after = rebuild_after
         self.max_backoff = max_backoff
         self.healthy = False
+        self._closed = False  # the server closed the channel: rebuild now, do not wait
         self._changed = asyncio.Event()
         self._down_since = time.monotonic()
         self.initial_backoff = 0.5
@@ -91,6 +93,7 @@ class ChangeFeed:
             client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
             self.builds += 1
             self._down_since = time.monotonic()  # each new client gets the full allowance
+            self._closed = False
             try:
                 await client.connect()
                 await self._subscribe(client)
@@ -138,6 +141,9 @@ class ChangeFeed:
         """Return when the feed has been down for longer than ``rebuild_after``."""
         while True:
             self._changed.clear()
+            if self._closed:
+                logs.event("feed_closed", worker_id=self.worker_id)
+                return
             if not self.healthy:
                 remaining = self.rebuild_after - (time.monotonic() - self._down_since)
                 if remaining <= 0:
@@ -158,6 +164,11 @@ class ChangeFeed:
             self._set_healthy(getattr(payload, "status", None) == "ok")
 
     def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        if state == RealtimeSubscribeStates.CLOSED:
+            # Closed by the server (e.g. it lost the database): the official client does not
+            # rejoin a closed channel, so waiting for it would only leave the feed down.
+            self._closed = True
+            self._changed.set()
         if state != RealtimeSubscribeStates.SUBSCRIBED:
             self._set_healthy(False)
 

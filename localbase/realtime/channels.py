@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -57,6 +57,8 @@ class Services:
     registry: Registry
     admin_pool: AsyncConnectionPool
     spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
+    #: Waits (up to a limit) until the replication stream runs; False if it does not.
+    replication_ready: Callable[[], Awaitable[bool]]
 
 
 def channel_token(payload: Mapping[str, Any], socket_token: str) -> str:
@@ -185,6 +187,12 @@ class Channel:
         task.add_done_callback(self._subscribe_done)
 
     async def _create_subscriptions(self, claims: Claims, generation: int) -> None:
+        # Changes are only streamed while the replication stream runs: a subscription made
+        # while it is down would be confirmed for changes that can never arrive.
+        if not await self._services.replication_ready():
+            if self._current(generation):
+                self.shutdown(messages.REPLICATION_TIMEOUT)
+            return
         try:
             created = await subscriptions.create(
                 self._services.admin_pool, self.bindings, claims, self

@@ -95,6 +95,12 @@ def params_to_log(
     )
 
 
+#: Supabase's ``system`` error when it loses the database; the channel is then closed.
+DATABASE_LOST = "Realtime was unable to connect to the project database"
+#: … and when a channel asks for database changes while the stream does not come back.
+REPLICATION_TIMEOUT = "Replication connection was not established in time"
+
+
 def not_in_publication(params: str) -> str:
     return (
         "Unable to subscribe to changes with given parameters. Please check Realtime is "

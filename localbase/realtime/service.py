@@ -4,6 +4,10 @@
 ``authenticator``: RLS checks as the subscriber's role), starts the replication stream and a
 dispatcher task that delivers each committed transaction, in commit order, after the optional
 delivery delay. ``websocket()`` is the ASGI endpoint for ``/realtime/v1/websocket``.
+
+When the replication stream is lost, changes until it is back cannot be delivered: as Supabase
+does when it loses the database, every channel with database subscriptions is then closed
+(``system`` error, ``phx_close``), and a (re)join waits for the stream before it is confirmed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from localbase.realtime import messages
 from localbase.realtime.catalog import Catalog
 from localbase.realtime.channels import Services
 from localbase.realtime.connection import Connection, ConnectionLimits
@@ -36,6 +41,7 @@ _SESSION: Final = (
 _STARTUP_TIMEOUT: Final = 30.0
 #: At most this many row changes are delivered as one batch (its RLS checks made together).
 _BATCH_CHANGES: Final = 1000
+_REPLICATION_WAIT: Final = 10.0  # a join waits this long for a lost replication stream
 
 
 @dataclass(frozen=True)
@@ -88,10 +94,12 @@ class Realtime:
             },
         )
         self._delivery = Delivery(self.registry, Catalog(self._admin), self._admin, self._api)
-        self._services = Services(self.registry, self._admin, self._spawn)
+        self._services = Services(self.registry, self._admin, self._spawn, self._replication_ready)
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[Transaction] = asyncio.Queue(config.max_queued_transactions)
-        self._stream = ReplicationStream(admin_dsn, self._from_thread)
+        self._stream = ReplicationStream(
+            admin_dsn, self._from_thread, on_connection=self._connection_changed
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
@@ -156,6 +164,30 @@ class Realtime:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._enqueue, transaction)
+
+    async def _replication_ready(self) -> bool:
+        if self._stream.connected.is_set():
+            return True
+        return await asyncio.to_thread(self._stream.connected.wait, _REPLICATION_WAIT)
+
+    def _connection_changed(self, connected: bool) -> None:
+        """From the replication thread."""
+        loop = self._loop
+        if not connected and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._replication_lost)
+
+    def _replication_lost(self) -> None:
+        """As on Supabase, every channel with database subscriptions is closed (a ``system``
+        error, then ``phx_close``): changes made until the stream is back are never delivered,
+        so clients must not go on trusting their subscription. They rejoin, get a new
+        "Subscribed to PostgreSQL", and read again."""
+        if self._stopping:
+            return
+        channels = self.registry.sinks()
+        if channels:
+            log.warning("replication stream lost: closing %d channel(s)", len(channels))
+        for channel in channels:
+            channel.shutdown(messages.DATABASE_LOST)
 
     def _enqueue(self, transaction: Transaction) -> None:
         try:

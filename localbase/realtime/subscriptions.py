@@ -71,6 +71,8 @@ class Sink(Protocol):
 
     def deliver(self, frame: str) -> None: ...
 
+    def shutdown(self, message: str) -> None: ...
+
 
 @dataclass(eq=False, slots=True)
 class Subscription:
@@ -285,6 +287,10 @@ class Registry:
                 continue
             if not table:
                 del self._by_table[subscription.table_oid]
+
+    def sinks(self) -> list[Sink]:
+        """Every channel with at least one subscription, once each."""
+        return list({s.sink: None for items in self._by_table.values() for s in items})
 
     def __len__(self) -> int:
         return sum(len(items) for items in self._by_table.values())

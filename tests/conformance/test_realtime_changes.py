@@ -674,6 +674,33 @@ async def test_selecting_and_unselecting_subscribers_of_one_change_each_get_thei
     assert whole["record"]["id"] == 1
 
 
+async def test_a_lost_replication_stream_closes_the_channels_and_a_rejoin_recovers(
+    localbase: LocalbaseProcess, jobs: str, admin_sql: SQL
+) -> None:
+    """As on Supabase: changes made while the stream is down are never delivered, so a channel
+    with database subscriptions is closed (``system`` error, then ``phx_close``) rather than
+    left trusting its subscription; a rejoin is confirmed once the stream runs again, and the
+    changes after it arrive."""
+    topic = "realtime:" + topic_name()
+    bindings = [{"event": "INSERT", "schema": "public", "table": jobs}]
+    async with raw_socket(localbase) as socket:
+        await socket.subscribed(topic, bindings)
+        admin_sql(
+            "select pg_terminate_backend(pid) from pg_stat_replication"
+            " where application_name = 'localbase_realtime'"
+        )
+        frames = await socket.until(lambda f: f["event"] == "phx_close" and f["topic"] == topic)
+        [error] = [f["payload"] for f in frames if f["event"] == "system"]
+        assert error["status"] == "error"
+        assert error["extension"] == "system"
+        assert error["message"] == "Realtime was unable to connect to the project database"
+        await socket.subscribed(topic, bindings)
+        admin_sql(f"insert into {jobs} values (7, 'after the rejoin')")
+        frames = await socket.until(lambda f: f["event"] == "postgres_changes")
+    (data,) = changes_of(frames, topic)
+    assert data["record"]["id"] == 7
+
+
 async def test_column_privileges_limit_the_payload(
     localbase: LocalbaseProcess,
     make_table: TableFactory,

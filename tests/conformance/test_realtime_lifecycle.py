@@ -147,14 +147,18 @@ def wait_for_new_walsender(stack: LocalbaseProcess, old: set[int], limit: float)
 async def test_replication_stream_reconnects(
     localbase: LocalbaseProcess, jobs: str, admin_sql: SQL
 ) -> None:
+    """The stream reconnects by itself; the channels that were subscribed while it was lost are
+    closed (the official client reports CLOSED), and a new channel gets changes again."""
     async with realtime_client(localbase) as client:
-        _, listener = await subscribe(client, topic_name(), {"event": "INSERT", "table": jobs})
+        _, lost = await subscribe(client, topic_name(), {"event": "INSERT", "table": jobs})
         old = await asyncio.to_thread(walsender_pids, localbase)
         assert len(old) == 1
         admin_sql(f"select pg_terminate_backend({next(iter(old))})")
+        await lost.state(RealtimeSubscribeStates.CLOSED)
         await asyncio.to_thread(wait_for_new_walsender, localbase, old, 15)
+        _, again = await subscribe(client, topic_name(), {"event": "INSERT", "table": jobs})
         admin_sql(f"insert into {jobs} values (1, 'after the reconnect')")
-        assert (await listener.change(limit=10))["record"]["id"] == 1
+        assert (await again.change(limit=10))["record"]["id"] == 1
     assert "replication stream lost" in localbase.log_path.read_text()
 
 

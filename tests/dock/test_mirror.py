@@ -154,3 +154,28 @@ def test_more_rows_than_one_page_are_all_mirrored(
     with running(JobMirror(Settings(supabase_url=localbase.url))) as mirror:
         assert mirror.wait_for(lambda s: len(s.jobs) == 2500, 30)
         assert mirror.snapshot().count(JobStatus.PENDING) == 2500
+
+
+def test_a_channel_closed_by_the_server_is_rebuilt_at_once_and_resynced(
+    localbase: LocalbaseProcess, jobs: Client, admin_sql: Callable[[str], None]
+) -> None:
+    """localbase loses its replication stream and closes the channel, as Supabase does when it
+    loses the database: the mirror rebuilds its client without waiting to go stale (60 s
+    here), and what changed meanwhile comes from the resync."""
+    mirror = JobMirror(
+        Settings(supabase_url=localbase.url),
+        fallback_interval=600,  # no REST refresh in between: only the resync can find it
+        stale_after=60,
+        backoff=(0.1, 0.2),
+    )
+    with running(mirror):
+        assert mirror.wait_for(live, WAIT)
+        admin_sql(
+            "select pg_terminate_backend(pid) from pg_stat_replication"
+            " where application_name = 'localbase_realtime'"
+        )
+        assert mirror.wait_for(down, WAIT)
+        missed = actions.enqueue(jobs, "demo.sleep")
+        assert mirror.wait_for(lambda s: s.live and missed.id in s.jobs, WAIT)
+        after = actions.enqueue(jobs, "demo.sleep")
+        assert mirror.wait_for(has(after.id), WAIT)

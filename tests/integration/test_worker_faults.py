@@ -165,6 +165,30 @@ def test_localbase_restart_mid_job_then_cancel_stops_it(
         assert worker.stop() == 0
 
 
+def test_a_channel_closed_by_the_server_is_rebuilt_at_once(
+    stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
+) -> None:
+    """localbase loses its replication stream and closes the worker's channel (as Supabase
+    does when it loses the database): the worker rebuilds its feed at once, well before its
+    20 s rebuild allowance, and a cancel after that travels by Realtime again."""
+    worker = WorkerProcess(stack, tmp_path / "w.log", "rejoiner").start()
+    try:
+        worker.wait_for_log("event=feed_subscribed")
+        sql(
+            "select pg_terminate_backend(pid) from pg_stat_replication"
+            " where application_name = 'localbase_realtime'"
+        )
+        worker.wait_for_log("event=feed_closed", timeout=10)
+        worker.wait_for_log("event=feed_subscribed", count=2, timeout=10)
+        job = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
+        eventually(lambda: reporting_on(sql, job.id, "rejoiner"), what="claim")
+        assert isinstance(actions.request_cancel(client, job.id), actions.Done)
+        detail = eventually(lambda: stopped(sql, job.id), what="stop")
+        assert detail["via"] == "realtime"
+    finally:
+        assert worker.stop() == 0
+
+
 def test_realtime_outage_falls_back_to_polling_and_recovers(
     stack: LocalbaseProcess, client: Client, sql: Sql, tmp_path: Path
 ) -> None:
