@@ -46,7 +46,9 @@ class DockOptions(BaseSettings):
     #: Rebuild the realtime client after this long without a subscription.
     stale_after_seconds: float = Field(default=10.0, gt=0)
     #: Cancel & Delete: how long to wait for a running job's worker to acknowledge the stop.
-    ack_timeout_seconds: float = Field(default=2.0, ge=0)
+    #: A worker hearing over Realtime answers in milliseconds; the row must be gone within a
+    #: second either way, so a silent worker is not waited for longer than this.
+    ack_timeout_seconds: float = Field(default=0.6, ge=0)
     #: Cancel & Delete of a job no worker holds: the pause between cancel and delete.
     cancel_wait_seconds: float = Field(default=0.1, ge=0)
     #: Cancel all processing: the longest wait for the workers before deleting.

@@ -200,7 +200,7 @@ def test_realtime_outage_falls_back_to_polling_and_recovers(
         proxy.cut()
         worker.wait_for_log("event=feed_down")
         during = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
-        eventually(lambda: running_on(sql, during.id, "weathered"), what="claim by poll")
+        eventually(lambda: reporting_on(sql, during.id, "weathered"), what="claim by poll")
         actions.request_cancel(client, during.id)
         detail = eventually(lambda: stopped(sql, during.id), what="stop during the outage")
         assert detail["via"] == "fallback_poll"
