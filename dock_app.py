@@ -49,7 +49,10 @@ def job_panel() -> None:
         with slots.get(job_id) or st.empty(), st.spinner("deleting…"):
             callbacks.run_cancel_delete(job_id)
     if requested:
-        views.rerun_panel()
+        # The whole page, not just the panel: a fragment rerun here can meet the watcher's run
+        # for the same change (pushed at once), and the browser then kept the deleted row on
+        # screen until the next redraw. A full run supersedes both and clears it.
+        views.redraw()
 
 
 @st.fragment(run_every=options.idle_refresh_seconds)

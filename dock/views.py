@@ -8,7 +8,6 @@ from datetime import datetime
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.errors import StreamlitAPIException
 
 from dock import callbacks, present, state
 from dock.config import DockOptions
@@ -279,11 +278,3 @@ def details(job: Job, timeline: Timeline) -> None:
 def redraw() -> None:
     """Run the page again (the watcher saw a change the panel has not drawn)."""
     st.rerun()
-
-
-def rerun_panel() -> None:
-    """Draw the panel again now: only the panel when it runs on its own, else the page."""
-    try:
-        st.rerun(scope="fragment")
-    except StreamlitAPIException:  # the panel ran as part of a full run of the page
-        st.rerun()
