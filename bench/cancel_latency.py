@@ -131,18 +131,7 @@ def run_mode(stack: LocalbaseProcess, root: Path, mode: Mode, jobs: int) -> dict
         dead_realtime=mode.dead_realtime,
     ):
         ids = [actions.enqueue(client, mode.job_type, mode.data).id for _ in range(jobs)]
-        wait_until(
-            lambda: (
-                sql(
-                    stack,
-                    "select count(*) from public.background_jobs where"
-                    " status = 'processing' and progress ? 'percent'",
-                )[0][0]
-                == jobs
-            ),
-            300,
-            f"{jobs} jobs running",
-        )
+        wait_until(lambda: reporting(stack) == jobs, 300, f"{jobs} jobs running")
         before, began = checks_so_far(stack), time.monotonic()
         time.sleep(STEADY)  # steady state: how many checks do the running workers make?
         idle_rate = (checks_so_far(stack) - before) / (time.monotonic() - began)
@@ -202,18 +191,7 @@ def bulk(stack: LocalbaseProcess, root: Path, jobs: int, rounds: int) -> list[Bu
                 Jsonb({"seconds": LONG, "step": LONG}),
                 jobs,
             )
-            wait_until(
-                lambda: (
-                    sql(
-                        stack,
-                        "select count(*) from public.background_jobs where"
-                        " status = 'processing' and progress ? 'percent'",
-                    )[0][0]
-                    == jobs
-                ),
-                300,
-                "bulk jobs running",
-            )
+            wait_until(lambda: reporting(stack) == jobs, 300, "bulk jobs running")
             settled = n > 0
             if settled:
                 realtime_settled(stack)
@@ -241,6 +219,15 @@ def bulk(stack: LocalbaseProcess, root: Path, jobs: int, rounds: int) -> list[Bu
             done.append(BulkRound(settled, (returned - began).total_seconds(), offsets))
             sql(stack, "delete from public.background_jobs")
     return done
+
+
+def reporting(stack: LocalbaseProcess) -> int:
+    """Jobs running with their first progress written (their handlers are under way)."""
+    query = (
+        "select count(*) from public.background_jobs"
+        " where status = 'processing' and progress ? 'percent'"
+    )
+    return int(sql(stack, query)[0][0])
 
 
 def stopped_count(stack: LocalbaseProcess, ids: list[uuid.UUID]) -> int:
@@ -343,8 +330,9 @@ def main() -> None:
     print("cancel call returned → handler stopped, ms (4 worker processes)\n")
     header = ["mode", "jobs", "p50", "p90", "p99", "max", "check reads/s", "noticed via", "aim"]
     print(table(header, rows))
-    print("\nstop offsets from the moment the call began, ms\n")
-    print(bulk_table(rounds, args.bulk))
+    if rounds:
+        print("\nstop offsets from the moment the call began, ms\n")
+        print(bulk_table(rounds, args.bulk))
     target = None if args.no_plot or not results else plot(results)
     if target:
         print(f"\nplot: {target.relative_to(DOCS.parent)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import statistics
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from realtime import AsyncRealtimeClient
+from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -96,11 +99,6 @@ def realtime_settled(stack: LocalbaseProcess, timeout: float = 120.0) -> float:
     """Wait until Realtime has delivered every change committed so far, and return how long
     that took: a marker row's INSERT event reaches a subscriber of our own, and delivery is in
     commit order. (A ``job_signals`` row of a job type no worker handles: workers ignore it.)"""
-    import asyncio
-
-    from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
-    from realtime.types import RealtimePostgresChangesListenEvent as Listen
-
     marker = f"bench.settled-{time.monotonic_ns()}"
 
     async def wait() -> float:
@@ -116,15 +114,11 @@ def realtime_settled(stack: LocalbaseProcess, timeout: float = 120.0) -> float:
             if getattr(payload, "extension", None) == "postgres_changes":
                 subscribed.set()
 
-        def on_state(state: RealtimeSubscribeStates, error: Exception | None) -> None:
-            if error is not None:
-                raise error
-
         channel = client.channel(marker)
         channel.on_postgres_changes(Listen.Insert, on_insert, table="job_signals", schema="public")
         channel.on_system(on_system)
         try:
-            await channel.subscribe(on_state)
+            await channel.subscribe()
             await asyncio.wait_for(subscribed.wait(), timeout)
             began = time.monotonic()
             sql(stack, "insert into public.job_signals (job_types, jobs) values (%s, 1)", [marker])

@@ -276,5 +276,6 @@ def details(job: Job, timeline: Timeline) -> None:
 
 
 def redraw() -> None:
-    """Run the page again (the watcher saw a change the panel has not drawn)."""
+    """Run the whole page again: the watcher saw a change the panel has not drawn, or a
+    Cancel & Delete has just finished."""
     st.rerun()

@@ -177,11 +177,10 @@ class Worker:
     def _on_new_work(self, record: Row) -> None:
         """A signal (``job_types``) or a job back to pending (``job_type``): wake the claim loop
         unless none of the work is of a type this worker handles."""
-        announced = record.get("job_types")
-        if not isinstance(announced, list):
-            announced = [record.get("job_type")]
+        types = record.get("job_types")
+        announced = set(types) if isinstance(types, list) else {record.get("job_type")}
         wanted = self.config.job_types
-        if wanted is not None and None not in announced and not set(announced) & set(wanted):
+        if wanted is not None and None not in announced and announced.isdisjoint(wanted):
             return
         self._backlog = True
         self.wake.set()
