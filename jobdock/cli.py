@@ -1,7 +1,9 @@
 """``jobdock``: the dock's buttons on the command line.
 
-Exit status: 0 done; 1 the job is missing or in the wrong state (one line on stderr);
-2 usage errors (bad arguments, a malformed id). Tables by default, ``--json`` for scripts.
+Exit status: 0 done; 1 the job is missing or in the wrong state, or Supabase refused or could
+not be reached; 2 usage errors (bad arguments, a malformed id, an unreadable file, a malformed
+``SUPABASE_URL``). Every error is one line on stderr, never a traceback. Tables by default,
+``--json`` for scripts.
 """
 
 from __future__ import annotations
@@ -10,22 +12,40 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from jobdock import actions
 from jobdock.clients import sync_client
 from jobdock.documents import Upload, upload_document
-from jobdock.errors import InvalidJobId, JobdockError
+from jobdock.errors import InvalidJobId, InvalidSettings, JobdockError, UnreadableFile
 from jobdock.models import Job, JobEvent, JobStatus, parse_job_id
 from supabase import Client
 
 OK, REFUSED, USAGE = 0, 1, 2
+#: The longest ``--wait-ms`` / ``--ack-timeout-ms`` accepted: a day.
+MAX_WAIT_MS = 86_400_000
+#: Errors longer than this are cut: a proxy's HTML error page is not a message.
+MAX_ERROR_CHARS = 500
+
+
+def _one_line(message: str) -> str:
+    line = " ".join(message.split())
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 1] + "…"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (the usage itself is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def _job_id(text: str) -> uuid.UUID:
@@ -35,32 +55,67 @@ def _job_id(text: str) -> uuid.UUID:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--input is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("--input must be a JSON object")
+def _not_a_json_value(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range for a number")
     return value
 
 
+def parse_input(text: str) -> dict[str, Any]:
+    """``--input``: a JSON object as PostgREST reads it (no NaN or Infinity) that can be sent
+    as UTF-8 (no unpaired surrogate escapes such as ``\\ud800``)."""
+    try:
+        value = json.loads(text, parse_constant=_not_a_json_value, parse_float=_finite)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        raise ValueError(f"holds {bad}, an unpaired surrogate: not valid UTF-8") from None
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        return parse_input(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _non_negative_int(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return int(text)
 
 
-def _jsonable(value: Any) -> Any:
+def _milliseconds(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_WAIT_MS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_WAIT_MS} ms (a day), got {value}")
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    """What ``json.dumps`` cannot write itself: our dataclasses (one level: the encoder walks
+    the rest, so deeply nested input data needs no Python recursion), ids and times."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return {f.name: getattr(value, f.name) for f in fields(value)}
     if isinstance(value, uuid.UUID | datetime):
         return str(value)
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, default=_json_default, indent=indent)
 
 
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -92,7 +147,7 @@ class Output:
         self.as_json = as_json
 
     def emit(self, value: Any, text: str) -> None:
-        print(json.dumps(_jsonable(value), indent=2) if self.as_json else text)
+        print(_to_json(value, indent=2) if self.as_json else text)
 
 
 def _refused(outcome: actions.Outcome, verb: str) -> int:
@@ -136,8 +191,7 @@ def cmd_show(client: Client, out: Output, args: argparse.Namespace) -> int:
 
 def _timeline_text(events: Sequence[JobEvent]) -> str:
     rows = [
-        (str(e.created_at or ""), e.event, e.worker_id or "", json.dumps(_jsonable(e.detail)))
-        for e in events
+        (str(e.created_at or ""), e.event, e.worker_id or "", _to_json(e.detail)) for e in events
     ]
     return _table(rows, ("AT", "EVENT", "WORKER", "DETAIL"))
 
@@ -182,12 +236,23 @@ def cmd_cancel_all(client: Client, out: Output, args: argparse.Namespace) -> int
     return OK
 
 
+def _read_file(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise UnreadableFile(f"{path}: is a directory; upload one file")
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"{path}: not a regular file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: no such file") from None
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: cannot read it ({exc.strerror or exc})") from None
+
+
 def cmd_upload(client: Client, out: Output, args: argparse.Namespace) -> int:
     path: Path = args.file
-    if not path.is_file():
-        print(f"{path}: no such file", file=sys.stderr)
-        return USAGE
-    job = upload_document(client, Upload(path.name, path.read_bytes()))
+    job = upload_document(client, Upload(path.name, _read_file(path)))
     out.emit(job, str(job.id))
     return OK
 
@@ -215,7 +280,7 @@ COMMANDS: dict[str, Callable[[Client, Output, argparse.Namespace], int]] = {
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="jobdock", description="Manage jobdock background jobs.")
+    root = _Parser(prog="jobdock", description="Manage jobdock background jobs.")
     root.add_argument("--json", action="store_true", help="machine-readable output")
     sub = root.add_subparsers(dest="command", required=True)
 
@@ -238,12 +303,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cancel", help="Cancel & Delete")
     p.add_argument("job_id", metavar="ID", type=_job_id)
-    p.add_argument("--wait-ms", type=_non_negative_int, default=100)
+    p.add_argument("--wait-ms", type=_milliseconds, default=100)
     p.add_argument("--ack", action="store_true", help="wait for the worker to confirm the stop")
-    p.add_argument("--ack-timeout-ms", type=_non_negative_int, default=2000)
+    p.add_argument("--ack-timeout-ms", type=_milliseconds, default=2000)
 
     p = sub.add_parser("cancel-all", help="Cancel all processing (and pending) jobs")
-    p.add_argument("--wait-ms", type=_non_negative_int, default=200)
+    p.add_argument("--wait-ms", type=_milliseconds, default=200)
 
     p = sub.add_parser("upload", help="store a document and enqueue process_document")
     p.add_argument("file", metavar="FILE", type=Path)
@@ -252,15 +317,33 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    root = parser()
+    for arg in sys.argv[1:] if argv is None else argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            root.error(f"argument {arg!r} is not valid UTF-8")
+    return root.parse_args(argv)
+
+
+def _failed(message: str, status: int) -> int:
+    print(f"jobdock: {_one_line(message)}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command. Errors are translated here, once: usage errors (a malformed setting,
+    an unreadable file) exit 2, everything jobdock refused or could not reach exits 1."""
+    args = _parse(argv)
     out = Output(args.json)
     try:
         client = sync_client(retry=False) if args.command != "watch" else None
         return COMMANDS[args.command](client, out, args)  # type: ignore[arg-type]
+    except (InvalidSettings, InvalidJobId, UnreadableFile) as exc:
+        return _failed(str(exc), USAGE)
     except JobdockError as exc:
-        print(f"jobdock: {exc}", file=sys.stderr)
-        return REFUSED
+        return _failed(str(exc), REFUSED)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from supabase.lib.client_options import AsyncClientOptions
+from supabase.types import RealtimeClientOptions
 
 from jobdock.settings import Settings, get_settings
 from supabase import AsyncClient, Client, ClientOptions, acreate_client, create_client
@@ -33,9 +34,13 @@ def sync_client(
 
 
 async def async_client(
-    settings: Settings | None = None, *, access_token: str | None = None
+    settings: Settings | None = None,
+    *,
+    access_token: str | None = None,
+    realtime: RealtimeClientOptions | None = None,
 ) -> AsyncClient:
-    """An async client; the only kind with Realtime."""
+    """An async client; the only kind with Realtime. ``realtime``: the Realtime client's
+    options (``auto_reconnect``, ``max_retries``…), when the defaults do not suit."""
     settings = settings or get_settings()
-    options = AsyncClientOptions(headers=_auth_headers(settings, access_token))
+    options = AsyncClientOptions(headers=_auth_headers(settings, access_token), realtime=realtime)
     return await acreate_client(settings.supabase_url, _key(settings, access_token), options)

@@ -2,6 +2,8 @@
 
 JobdockError
 ├── InvalidJobId          not a UUID (a usage error: nothing was sent)
+├── InvalidSettings       a setting (``SUPABASE_URL``…) is malformed (nothing was sent)
+├── UnreadableFile        a file named on the command line cannot be read (nothing was sent)
 ├── InvalidUpload         unsupported file type, empty or oversized file
 ├── BackendUnavailable    Supabase (or localbase) could not be reached
 └── BackendError          Supabase answered with an error (permission, constraint…)
@@ -18,6 +20,14 @@ class InvalidJobId(JobdockError):
     def __init__(self, text: str) -> None:
         super().__init__(f"{text!r} is not a job id (expected a UUID like 3f2c…-…)")
         self.text = text
+
+
+class InvalidSettings(JobdockError):
+    """The environment or ``.env`` holds a value jobdock cannot use; nothing was sent."""
+
+
+class UnreadableFile(JobdockError):
+    """No such file, a directory, a device, or no permission to read it."""
 
 
 class InvalidUpload(JobdockError):

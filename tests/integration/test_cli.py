@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.localbase_process import ROOT, LocalbaseProcess
+from tests.localbase_process import ROOT, LocalbaseProcess, free_port
+from tests.tcp_proxy import TcpProxy
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -27,10 +30,10 @@ def jobdock(localbase: LocalbaseProcess, admin_sql: Callable[[str], None], tmp_p
         "SUPABASE_ANON_KEY": localbase.anon_key,
     }
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "jobdock.cli", *args],
-            env=env,
+            env={**env, **overrides},
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -152,3 +155,178 @@ def test_unreachable_backend_is_one_clear_line(jobdock: Run) -> None:
     assert result.returncode == 1
     assert "cannot reach Supabase" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], status: int, text: str) -> None:
+    """What every failure looks like: the exit status, one line on stderr, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == status, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.endswith("\n"), result.stderr
+    assert text in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"a": NaN}', "NaN is not a JSON value"),
+        ('{"a": [1, -Infinity]}', "-Infinity is not a JSON value"),
+        ('{"a": 1e400}', "1e400 is out of range"),
+        ("[" * 60_000 + "]" * 60_000, "nested too deeply"),
+        ('{"a": ' + "[" * 60_000 + "]" * 60_000 + "}", "nested too deeply"),
+        ('{"k":"\\ud800"}', "\\ud800, an unpaired surrogate"),
+        ('{"k":"\\udfff x"}', "\\udfff, an unpaired surrogate"),
+        ("[1]", "not a JSON object"),
+        ("{bad", "not valid JSON"),
+    ],
+)
+def test_bad_input_is_one_usage_line(jobdock: Run, text: str, message: str) -> None:
+    result = jobdock("enqueue", "demo.sleep", "--input", text)
+    one_line_error(result, 2, message)
+    assert result.stderr.startswith("jobdock enqueue: argument --input: ")
+    assert json.loads(jobdock("--json", "list").stdout) == []
+
+
+def test_a_surrogate_pair_is_valid_input(jobdock: Run) -> None:
+    job_id = enqueue(jobdock, "--input", '{"k": "\\ud83d\\ude00"}')
+    shown = json.loads(jobdock("--json", "show", job_id).stdout)
+    assert shown["job"]["input_data"] == {"k": "\N{GRINNING FACE}"}
+
+
+def test_deeply_nested_input_is_listed_and_shown(jobdock: Run) -> None:
+    depth = 900
+    job_id = enqueue(jobdock, "--input", '{"a": ' + "[" * depth + "]" * depth + "}")
+    listed = jobdock("--json", "list")
+    assert listed.returncode == 0, listed.stderr[-300:]
+    assert [j["id"] for j in json.loads(listed.stdout)] == [job_id]
+    shown = jobdock("--json", "show", job_id)
+    assert shown.returncode == 0, shown.stderr[-300:]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("enqueue", os.fsdecode(b"caf\xe9")),
+        ("list", "--type", os.fsdecode(b"\xff")),
+        ("cancel", str(uuid.uuid4()), "--wait-ms", "99999999999999999999999"),
+        ("cancel-all", "--wait-ms", "86400001"),
+        ("enqueue", "demo.sleep", "--max-retries", "\N{SUPERSCRIPT TWO}"),
+        ("show",),
+        (),
+    ],
+)
+def test_usage_errors_are_one_line(jobdock: Run, args: tuple[str, ...]) -> None:
+    one_line_error(jobdock(*args), 2, "see jobdock")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "SUPABASE_URL: 'not a url' is not an http(s) URL"),
+        ("ftp://127.0.0.1:21", "is not an http(s) URL"),
+        ("HTTP://127.0.0.1:54321", "is not an http(s) URL"),
+        ("http://[::1", "is not a URL"),
+        ("http://127.0.0.1:99999", "has no valid port"),
+    ],
+)
+def test_malformed_supabase_url_is_one_usage_line(jobdock: Run, url: str, message: str) -> None:
+    for args in (("list",), ("watch",), ("show", str(uuid.uuid4()))):
+        one_line_error(jobdock(*args, SUPABASE_URL=url), 2, message)
+
+
+def test_malformed_key_is_one_usage_line(jobdock: Run) -> None:
+    result = jobdock("list", SUPABASE_SERVICE_ROLE_KEY="")
+    one_line_error(result, 2, "SUPABASE_SERVICE_ROLE_KEY: expected a JWT")
+
+
+def test_unreachable_backend_is_one_line_for_every_command(jobdock: Run, tmp_path: Path) -> None:
+    document = tmp_path / "notes.md"
+    document.write_text("# Notes\n")
+    job_id = str(uuid.uuid4())
+    url = f"http://127.0.0.1:{free_port()}"
+    for args in (
+        ("enqueue", "demo.sleep"),
+        ("list",),
+        ("show", job_id),
+        ("cancel", job_id),
+        ("cancel", job_id, "--ack"),
+        ("force-fail", job_id),
+        ("retry", job_id),
+        ("dismiss", job_id),
+        ("cancel-all",),
+        ("upload", str(document)),
+        ("--json", "list"),
+    ):
+        one_line_error(jobdock(*args, SUPABASE_URL=url), 1, "cannot reach Supabase")
+
+
+def test_watch_with_unreachable_realtime_is_one_line(jobdock: Run) -> None:
+    result = jobdock("watch", SUPABASE_URL="http://127.0.0.1:1")
+    one_line_error(result, 1, "watch failed: cannot reach Supabase Realtime")
+
+
+def test_watch_ends_with_one_line_when_the_connection_is_lost(localbase: LocalbaseProcess) -> None:
+    proxy = TcpProxy(localbase.api_port).start()
+    env = {
+        **os.environ,
+        "SUPABASE_URL": f"http://127.0.0.1:{proxy.port}",
+        "SUPABASE_SERVICE_ROLE_KEY": localbase.service_key,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobdock.cli", "watch"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "watching background_jobs" in process.stdout.readline()
+        proxy.cut()
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        proxy.close()
+    assert "Traceback" not in stderr, stderr
+    assert process.returncode == 1
+    assert len(stderr.splitlines()) == 1, stderr
+    assert "watch stopped: Realtime reported channel_error" in stderr
+
+
+def test_upload_of_what_is_not_a_readable_file(jobdock: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "folder.md"
+    folder.mkdir()
+    one_line_error(jobdock("upload", str(folder)), 2, f"{folder}: is a directory")
+    one_line_error(jobdock("upload", str(tmp_path / "nope.md")), 2, "nope.md: no such file")
+    one_line_error(jobdock("upload", "/dev/null"), 2, "/dev/null: not a regular file")
+    one_line_error(jobdock("upload", "/proc/self/mem"), 2, "/proc/self/mem: cannot read it")
+    one_line_error(jobdock("upload", os.fsdecode(b"caf\xe9.md")), 2, "not valid UTF-8")
+    assert json.loads(jobdock("--json", "list").stdout) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_upload_of_a_file_without_read_permission(jobdock: Run, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.md"
+    secret.write_text("# no\n")
+    secret.chmod(0)
+    one_line_error(jobdock("upload", str(secret)), 2, "cannot read it (Permission denied)")
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """A web server that is not Supabase: every answer is an HTML error page."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_html_error_page_is_one_line(jobdock: Run, html_server: str, tmp_path: Path) -> None:
+    document = tmp_path / "notes.md"
+    document.write_text("# Notes\n")
+    for args in (("upload", str(document)), ("enqueue", "demo.sleep"), ("list",), ("watch",)):
+        one_line_error(jobdock(*args, SUPABASE_URL=html_server), 1, "failed")
