@@ -1,4 +1,9 @@
-"""The HTTP/WebSocket application: ``/health``, ``/rest/v1``, ``/storage/v1``."""
+"""The HTTP/WebSocket application: ``/health``, ``/rest/v1``, ``/storage/v1``, Realtime.
+
+Every request first passes the size limits (``localbase.limits``). With a supervisor, the app
+follows PostgreSQL's state: ``/health`` says whether it is running, restarting or gone, and the
+APIs answer 503 at once while it is not running.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,17 @@ from pathlib import Path
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from localbase.db import Database
+from localbase.limits import LimitsMiddleware, RequestLimits
 from localbase.realtime import Realtime, RealtimeConfig
 from localbase.rest.api import RestApi
 from localbase.storage import StorageApi
+from localbase.supervisor import PostgresState, PostgresSupervisor
 
 log = logging.getLogger("localbase")
 
@@ -31,6 +39,8 @@ class AppConfig:
     admin_dsn: str
     storage_dir: Path
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    postgres: PostgresSupervisor | None = None
 
 
 def create_app(config: AppConfig) -> Starlette:
@@ -38,26 +48,48 @@ def create_app(config: AppConfig) -> Starlette:
     rest = RestApi(db)
     realtime = Realtime(config.admin_dsn, config.api_dsn, config.realtime)
     storage = StorageApi(db, config.storage_dir)
+    supervisor = config.postgres
 
     async def health(request: Request) -> Response:
+        if supervisor is not None and supervisor.state is not PostgresState.RUNNING:
+            return _unhealthy(supervisor.state, db.unavailable)
         try:
             async with db.pool.connection(timeout=2) as conn:
                 await conn.execute("select 1")
         except Exception:  # any failure to reach Postgres means "not healthy"
-            return JSONResponse({"status": "unavailable", "postgres": False}, status_code=503)
-        return JSONResponse({"status": "ok", "postgres": True})
+            return _unhealthy("unavailable", None)
+        body = {"status": "ok", "postgres": True}
+        if supervisor is not None:
+            body["postgres_restarts"] = supervisor.restarts
+        return JSONResponse(body)
+
+    async def postgres_back() -> None:
+        await db.pool.check()
+        await realtime.check_connections()
+        db.unavailable = None
+
+    def postgres_down(reason: str) -> None:
+        db.unavailable = reason
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open()
         await realtime.start()
-        listener = asyncio.create_task(_watch_schema(config.admin_dsn, rest), name="schema-watch")
+        tasks = [
+            asyncio.create_task(_watch_schema(config.admin_dsn, rest, db), name="schema-watch")
+        ]
+        if supervisor is not None:
+            supervisor.on_down(postgres_down)
+            supervisor.on_up(postgres_back)
+            tasks.append(asyncio.create_task(supervisor.run(), name="postgres-supervisor"))
+        for task in tasks:
+            task.add_done_callback(_side_task_done)
         try:
             yield
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await realtime.stop()
             await db.close()
 
@@ -72,13 +104,30 @@ def create_app(config: AppConfig) -> Starlette:
             methods=["GET", "HEAD", "POST", "PUT", "DELETE"],
         ),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(LimitsMiddleware, limits=config.limits)],
+    )
     app.state.db = db
     return app
 
 
-async def _watch_schema(dsn: str, rest: RestApi) -> None:
-    """Reload the REST schema cache on ``NOTIFY pgrst`` (sent by the DDL event triggers)."""
+def _unhealthy(status: str, reason: str | None) -> Response:
+    body: dict[str, object] = {"status": status, "postgres": False}
+    if reason:
+        body["message"] = reason
+    return JSONResponse(body, status_code=503)
+
+
+def _side_task_done(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped unexpectedly", task.get_name(), exc_info=task.exception())
+
+
+async def _watch_schema(dsn: str, rest: RestApi, db: Database) -> None:
+    """Reload the REST schema cache and the role settings on ``NOTIFY pgrst`` (sent by the DDL
+    event triggers; ``notify pgrst, 'reload config'`` after ``alter role … set``)."""
     backoff = 0.1
     while True:
         try:
@@ -88,6 +137,7 @@ async def _watch_schema(dsn: str, rest: RestApi) -> None:
                 backoff = 0.1
                 async for _ in conn.notifies():
                     rest.invalidate()
+                    await db.load_role_settings()
         except psycopg.Error as exc:
             log.warning("schema watch lost its connection (%s); retrying", exc)
             await asyncio.sleep(backoff)

@@ -8,7 +8,6 @@ the ``role`` claim picks the database role (``anon`` when absent).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,10 +15,14 @@ from typing import Any
 
 import jwt
 
-from localbase import keys
+from localbase import keys, strict_json
+from localbase.claims_cache import ClaimsCache
 
 CLOCK_SKEW = 30
+#: A JWT longer than this is refused unread; gateways refuse such headers too.
+MAX_TOKEN_BYTES = 8 * 1024
 _ALGORITHMS = ["HS256", "HS384", "HS512"]
+_cache = ClaimsCache(max_entries=1024, max_bytes=4 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,17 @@ class AuthError(Exception):
         self.code = code
 
 
+class ClaimTextError(Exception):
+    """A claim holds text PostgreSQL cannot take (NUL, an unpaired surrogate): a 400, as
+    PostgREST answers when PostgreSQL refuses the role or claims it publishes."""
+
+    def __init__(self, sqlstate: str, message: str, detail: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.message = message
+        self.detail = detail
+
+
 class ApiKeyError(Exception):
     """The gateway refused the API key (hosted Supabase's Kong rules)."""
 
@@ -54,14 +68,21 @@ class ApiKeyError(Exception):
 
 def decode(token: str, secret: str = keys.JWT_SECRET) -> dict[str, Any]:
     """Verify a JWT's signature and time claims; return its claims."""
-    claims = _verified_claims(token, secret)
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthError(
+            f"JWT is {len(token)} bytes long; tokens of more than {MAX_TOKEN_BYTES} bytes "
+            "are refused"
+        )
+    claims = _cache.get(token, secret)
+    if claims is None:
+        claims = _verified_claims(token, secret)
+        _cache.put(token, secret, claims)
     _check_times(claims)
     return claims
 
 
-@functools.lru_cache(maxsize=1024)
 def _verified_claims(token: str, secret: str) -> dict[str, Any]:
-    """Signature check, cached per token (time claims are re-checked on every use)."""
+    """Signature check (time claims are checked on every use, cached or not)."""
     if token == "":
         raise AuthError("Empty JWT is sent in Authorization header")
     parts = token.split(".")
@@ -87,6 +108,10 @@ def _verified_claims(token: str, secret: str) -> dict[str, Any]:
         raise AuthError(f"JWT cryptographic operation failed: {exc}") from exc
     if not isinstance(claims, dict):
         raise AuthError("The JWT payload must be a JSON object")
+    try:
+        strict_json.check_strings(claims)
+    except strict_json.JsonInputError as exc:
+        raise ClaimTextError(exc.sqlstate or "22P02", exc.message, exc.detail) from exc
     return claims
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from localbase.errors import LocalbaseError
 from localbase.realtime import RealtimeConfig
 from localbase.stack import StackConfig, run
+from localbase.supervisor import RestartPolicy
 
 
 def _port(text: str) -> int:
@@ -41,6 +42,14 @@ def parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--host", default="127.0.0.1", help="address the API binds to (default 127.0.0.1)"
+    )
+    start.add_argument(
+        "--postgres-restart-attempts",
+        type=_non_negative(int),
+        default=RestartPolicy.max_attempts,
+        metavar="N",
+        help="restarts of a dead PostgreSQL tried in a row before localbase exits with an error"
+        f" (default {RestartPolicy.max_attempts})",
     )
     _realtime_options(start)
     return root
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         reset=args.reset,
         host=args.host,
         realtime=_realtime_config(args),
+        restart_policy=RestartPolicy(max_attempts=max(1, int(args.postgres_restart_attempts))),
     )
     try:
         run(config)

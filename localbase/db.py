@@ -3,6 +3,13 @@
 Every API request runs in one transaction on a connection logged in as ``authenticator``,
 which then switches to the JWT's role and publishes the claims exactly like PostgREST does
 (``set_config('role', …)``, ``request.jwt.claims``, …). Grants and RLS are therefore real.
+
+The switched-to role's own timeouts (``alter role anon set statement_timeout = '3s'``) are
+applied in the transaction too, as PostgREST's impersonated role settings are; roles without
+one keep ``authenticator``'s.
+
+While PostgreSQL is known to be down (see ``localbase.supervisor``) no connection is even
+tried: :class:`DatabaseUnavailable` is raised at once, and the APIs answer 503.
 """
 
 from __future__ import annotations
@@ -15,9 +22,36 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from localbase.auth import Identity
+
+#: Role settings applied when a request switches to the role (PostgREST applies the same).
+IMPERSONATED_SETTINGS = ("statement_timeout", "lock_timeout")
+#: How long a request waits for a free connection (PostgREST's db-pool-acquisition-timeout).
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+
+_ROLE_SETTINGS_SQL = """
+select r.rolname, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1)
+from pg_db_role_setting s
+join pg_roles r on r.oid = s.setrole
+cross join lateral unnest(s.setconfig) as c(setting)
+where s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
+order by s.setdatabase
+"""
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL is down (restarting, or gone for good); nothing was sent."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PoolExhausted(Exception):
+    """No connection became free within ``ACQUIRE_TIMEOUT_SECONDS``."""
+
 
 _CONTEXT_SQL = (
     "select set_config('search_path', %s, true), set_config('role', %s, true),"
@@ -53,19 +87,46 @@ class Database:
             min_size=2,
             max_size=max_size,
             open=False,
+            timeout=ACQUIRE_TIMEOUT_SECONDS,
             kwargs={"autocommit": True, "prepare_threshold": 0},
         )
+        #: Why PostgreSQL cannot be used right now, or None when it can.
+        self.unavailable: str | None = None
+        self.role_settings: dict[str, tuple[tuple[str, str], ...]] = {}
 
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=30)
+        await self.load_role_settings()
 
     async def close(self) -> None:
         await self.pool.close()
 
+    async def load_role_settings(self) -> None:
+        """Read the timeouts set with ``alter role … set`` (on start and on ``NOTIFY pgrst``)."""
+        settings: dict[str, dict[str, str]] = {}
+        async with self.connection() as conn:
+            for role, name, value in await (await conn.execute(_ROLE_SETTINGS_SQL)).fetchall():
+                if name in IMPERSONATED_SETTINGS:
+                    settings.setdefault(role, {})[name] = value
+        self.role_settings = {role: tuple(items.items()) for role, items in settings.items()}
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled ``authenticator`` connection; fails at once while PostgreSQL is down."""
+        if self.unavailable is not None:
+            raise DatabaseUnavailable(self.unavailable)
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            if self.unavailable is not None:
+                raise DatabaseUnavailable(self.unavailable) from exc
+            raise PoolExhausted(str(exc)) from exc
+
     @asynccontextmanager
     async def transaction(self, ctx: RequestContext) -> AsyncIterator[psycopg.AsyncConnection]:
         """One transaction as the request's role; rolled back if the body raises."""
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(b"begin read only" if ctx.read_only else b"begin")
             try:
                 await self._publish(conn, ctx)
@@ -86,7 +147,7 @@ class Database:
         """Run one statement in its own transaction, pipelined into as few round trips as
         possible: begin, context, statement (and commit, when nothing must be checked first).
         ``check`` may raise to roll the transaction back after seeing the result."""
-        async with self.pool.connection() as conn:
+        async with self.connection() as conn:
             try:
                 async with conn.pipeline():
                     await conn.execute(b"begin read only" if ctx.read_only else b"begin")
@@ -104,15 +165,18 @@ class Database:
                 raise
             return row
 
-    @staticmethod
-    async def _publish(conn: psycopg.AsyncConnection, ctx: RequestContext) -> None:
+    async def _publish(self, conn: psycopg.AsyncConnection, ctx: RequestContext) -> None:
         claims = json.dumps(dict(ctx.identity.claims), separators=(",", ":"))
         headers = json.dumps({k.lower(): v for k, v in ctx.headers.items()})
         search_path = f'"{ctx.schema}", "public", "extensions"'
-        await conn.execute(
-            _CONTEXT_SQL,
-            (search_path, ctx.identity.role, claims, ctx.method, ctx.path, headers),
-        )
+        role = ctx.identity.role
+        settings = self.role_settings.get(role, ())
+        params: list[str] = [search_path, role, claims, ctx.method, ctx.path, headers]
+        statement = _CONTEXT_SQL
+        if settings:
+            statement = _CONTEXT_SQL + ", set_config(%s, %s, true)" * len(settings)
+            params += [part for setting in settings for part in setting]
+        await conn.execute(statement, params)
         if ctx.legacy_claims:
             sub = str(ctx.identity.claims.get("sub", ""))
             await conn.execute(_LEGACY_CLAIMS_SQL, (ctx.identity.role, sub, claims))

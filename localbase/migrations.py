@@ -8,11 +8,14 @@ the ones added since.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
 import psycopg
+from psycopg import sql
 
 from localbase.errors import MigrationError
 
@@ -42,6 +45,33 @@ def bootstrap(dsn: str) -> None:
     script = resources.files("localbase").joinpath("sql/bootstrap.sql").read_text()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(script.encode())
+
+
+#: Hosted Supabase's statement timeouts of the API roles.
+HOSTED_STATEMENT_TIMEOUTS: Final = {"anon": "3s", "authenticated": "8s", "authenticator": "8s"}
+
+_HAS_TIMEOUT_SQL = """
+select 1 from pg_db_role_setting s join pg_roles r on r.oid = s.setrole
+where r.rolname = %s and s.setdatabase = 0
+  and exists (select from unnest(s.setconfig) c where c like 'statement_timeout=%%')
+"""
+
+
+def ensure_statement_timeouts(dsn: str, timeouts: Mapping[str, str]) -> list[str]:
+    """Give each role its statement timeout unless it already has one (a migration's
+    ``alter role anon set statement_timeout = '10s'`` is kept); return the roles changed."""
+    changed = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for role, timeout in timeouts.items():
+            if conn.execute(_HAS_TIMEOUT_SQL, (role,)).fetchone() is not None:
+                continue
+            conn.execute(
+                sql.SQL("alter role {} set statement_timeout = {}").format(
+                    sql.Identifier(role), sql.Literal(timeout)
+                )
+            )
+            changed.append(role)
+    return changed
 
 
 def apply_pending(dsn: str, directory: Path) -> list[Migration]:

@@ -124,6 +124,11 @@ class Cluster:
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running postmaster, if this object started one."""
+        return self._process
+
+    @property
     def initialised(self) -> bool:
         return (self.pgdata / "PG_VERSION").exists()
 

@@ -9,16 +9,19 @@ import logging
 import shutil
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
-from localbase import keys, migrations
+from localbase import keys, migrations, upgrade_denial
 from localbase.app import AppConfig, create_app
+from localbase.errors import PostgresError
 from localbase.postgres import Cluster, ensure_port_free
 from localbase.realtime import RealtimeConfig
+from localbase.supervisor import PostgresSupervisor, RestartPolicy
 
 log = logging.getLogger("localbase")
 
@@ -33,6 +36,14 @@ class StackConfig:
     reset: bool = False
     host: str = "127.0.0.1"
     realtime: RealtimeConfig = field(default_factory=RealtimeConfig)
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    #: Applied to roles that have no statement timeout yet (hosted Supabase's values).
+    statement_timeouts: Mapping[str, str] = field(
+        default_factory=lambda: dict(migrations.HOSTED_STATEMENT_TIMEOUTS)
+    )
+    #: Longer than any common HTTP client keeps an idle connection (httpx 5 s, undici 4 s,
+    #: aiohttp 15 s), so a client never reuses a connection the server is closing.
+    keep_alive_seconds: int = 75
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -74,18 +85,29 @@ def run(config: StackConfig) -> None:
         cluster.start()
         if fresh:
             migrations.bootstrap(cluster.dsn())
+        for role in migrations.ensure_statement_timeouts(cluster.dsn(), config.statement_timeouts):
+            log.info("role %s: statement_timeout %s", role, config.statement_timeouts[role])
         for applied in migrations.apply_pending(cluster.dsn(), config.migrations_dir):
             log.info("applied migration %s_%s", applied.version, applied.name)
         if fresh:
             migrations.apply_seed(cluster.dsn(), config.seed)
+        server: uvicorn.Server | None = None
+
+        def stop_server() -> None:
+            if server is not None:
+                server.should_exit = True
+
+        supervisor = PostgresSupervisor(cluster, config.restart_policy, give_up=stop_server)
         app = create_app(
             AppConfig(
                 api_dsn=cluster.dsn("authenticator"),
                 admin_dsn=cluster.dsn(),
                 storage_dir=data_dir / "storage",
                 realtime=config.realtime,
+                postgres=supervisor,
             )
         )
+        upgrade_denial.install()
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -100,10 +122,13 @@ def run(config: StackConfig) -> None:
                 ws_max_size=5_000_000,
                 # Open WebSockets (workers, docks) must not hold a shutdown up.
                 timeout_graceful_shutdown=3,
+                timeout_keep_alive=config.keep_alive_seconds,
             )
         )
         print(f"localbase started.\n\n{status_block(config)}\n", flush=True)
         server.run()
+        if supervisor.failure is not None:
+            raise PostgresError(supervisor.failure)
     finally:
         cluster.stop()
         print("localbase stopped.", file=sys.stderr, flush=True)

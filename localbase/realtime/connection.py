@@ -139,7 +139,11 @@ class Connection:
         try:
             while True:
                 while self._outbox:
-                    await self._websocket.send_text(self._outbox.popleft())
+                    frame = self._outbox.popleft()
+                    try:
+                        await self._websocket.send_text(frame)
+                    except UnicodeEncodeError:
+                        log.error("realtime socket %d: dropped a frame that is not UTF-8", self.id)
                 self._wakeup.clear()
                 await self._wakeup.wait()
         except WebSocketDisconnect as exc:

@@ -48,6 +48,8 @@ _SYMBOLS: Final = {
 }
 _ORDERING: Final = {"lt": int.__lt__, "lte": int.__le__, "gt": int.__gt__, "gte": int.__ge__}
 IS_KEYWORDS: Final = ("null", "true", "false", "unknown")
+#: Longer filters are refused before they are scanned (Supabase allows 100 ``in`` values).
+MAX_FILTER_CHARS: Final = 16 * 1024
 
 
 class FilterSyntaxError(ValueError):
@@ -86,6 +88,8 @@ class TypedCondition:
 
 
 def parse(text: str) -> list[Condition]:
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterSyntaxError(f"filter is longer than {MAX_FILTER_CHARS} characters")
     trimmed = text.strip()
     if not trimmed:
         return []

@@ -11,9 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from localbase import strict_json
+
 PHOENIX: Final = "phoenix"
 TOPIC_PREFIX: Final = "realtime:"
 _COMPACT: Final = (",", ":")
+#: Frames nested deeper than this are malformed (replies quote parts of them back).
+MAX_DEPTH: Final = 64
 
 
 class FrameError(ValueError):
@@ -30,9 +34,11 @@ class Frame:
 
 
 def decode(text: str) -> Frame:
+    """A client frame. JSON that Phoenix's decoder refuses (``NaN``, unpaired surrogates such
+    as ``"\\ud800"``, nesting past the decoder's limit) is malformed too."""
     try:
-        message = json.loads(text)
-    except ValueError as exc:
+        message = strict_json.loads(text, max_depth=MAX_DEPTH)
+    except strict_json.JsonInputError as exc:
         raise FrameError(f"not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise FrameError("not a JSON object")

@@ -23,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from localbase import upgrade_denial
 from localbase.realtime import messages
 from localbase.realtime.catalog import Catalog
 from localbase.realtime.channels import Services
@@ -115,6 +116,11 @@ class Realtime:
             )
         self._start_dispatcher()
 
+    async def check_connections(self) -> None:
+        """Replace pooled connections that broke (after PostgreSQL restarted)."""
+        await self._admin.check()
+        await self._api.check()
+
     async def stop(self) -> None:
         self._stopping = True
         tasks = [*self._tasks, *([self._dispatcher] if self._dispatcher else [])]
@@ -130,6 +136,7 @@ class Realtime:
         claims = self._authenticate(websocket)
         if isinstance(claims, Response):
             await asyncio.sleep(self.config.connect_error_backoff)
+            upgrade_denial.mark_denied()
             await websocket.send_denial_response(claims)
             return
         await websocket.accept()

@@ -20,7 +20,8 @@ from urllib.parse import unquote
 
 import jwt
 
-from localbase import keys
+from localbase import keys, strict_json
+from localbase.auth import MAX_TOKEN_BYTES
 
 _HS_ALGORITHMS: Final = ("HS256", "HS384", "HS512")
 _WHITESPACE: Final = re.compile(r"\s")
@@ -108,6 +109,9 @@ def socket_token(raw: str | None) -> str:
 
 def verify(token: str, secret: str = keys.JWT_SECRET, *, now: float | None = None) -> Claims:
     """Signature, ``exp``/``iat`` validity, then the required ``role`` and ``exp`` claims."""
+    if len(token) > MAX_TOKEN_BYTES:
+        text = f"The token is longer than {MAX_TOKEN_BYTES} bytes"
+        raise TokenError("MalformedJWT", text, text)
     token = clean(token)
     header = _segment(token, 0)
     _segment(token, 1)
@@ -125,6 +129,10 @@ def verify(token: str, secret: str = keys.JWT_SECRET, *, now: float | None = Non
         raise TokenError("InvalidJWTToken", text, text)
     if not isinstance(claims["exp"], int):
         raise _unknown(repr(claims["exp"]))
+    try:
+        strict_json.check_strings(claims)
+    except strict_json.JsonInputError:
+        raise _malformed() from None
     return Claims(token, claims)
 
 

@@ -13,16 +13,29 @@ import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from localbase.auth import ApiKeyError, AuthError, Identity, request_identity
-from localbase.db import Database, RequestContext
+from localbase import strict_json
+from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
+from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
 from localbase.rest import statements
 from localbase.rest.catalog import EXPOSED_SCHEMAS, Catalog, Function, Table
-from localbase.rest.errors import JSON_TYPE, RestError, body_error, from_postgres, jwt_error
+from localbase.rest.errors import (
+    JSON_TYPE,
+    RestError,
+    body_error,
+    connection_lost_error,
+    from_postgres,
+    jwt_error,
+    pool_timeout_error,
+    unavailable_error,
+)
 from localbase.rest.query import ReadQuery, parse_query
+from localbase.strict_json import JsonInputError
 
 log = logging.getLogger("localbase.rest")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: Bodies larger than this are decoded in a worker thread, not on the event loop.
+_THREAD_PARSE_BYTES = 256 * 1024
 SINGULAR = "application/vnd.pgrst.object+json"
 _ACCEPTABLE = ("*/*", "application/json", "application/*", SINGULAR)
 
@@ -39,8 +52,9 @@ class Prefer:
     def parse(cls, header: str, *, default_representation: bool) -> Prefer:
         items = dict(part.strip().partition("=")[::2] for part in header.split(",") if part.strip())
         max_affected = None
-        if items.get("handling") == "strict" and items.get("max-affected", "").isdigit():
-            max_affected = int(items["max-affected"])
+        limit = items.get("max-affected", "")
+        if items.get("handling") == "strict" and limit.isascii() and limit.isdigit():
+            max_affected = int(limit[:19])
         representation = default_representation
         if "return" in items:
             representation = items["return"] == "representation"
@@ -75,7 +89,7 @@ class RestApi:
         if catalog is None:
             async with self._lock:
                 if self._catalog is None:
-                    async with self.db.pool.connection() as conn:
+                    async with self.db.connection() as conn:
                         self._catalog = await Catalog.load(conn)
                 catalog = self._catalog
         return catalog
@@ -88,10 +102,20 @@ class RestApi:
             return api_key_error(exc)
         except AuthError as exc:
             return jwt_error(exc.message, exc.code).response(head=head)
+        except ClaimTextError as exc:
+            return RestError(400, exc.sqlstate, exc.message, exc.detail).response(head=head)
         try:
             return await self._dispatch(request, identity)
         except RestError as exc:
             return exc.response(head=head)
+        except DatabaseUnavailable as exc:
+            return unavailable_error(exc.reason).response(head=head)
+        except PoolExhausted:
+            return pool_timeout_error().response(head=head)
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is None:  # the connection died under the request
+                return connection_lost_error(str(exc)).response(head=head)
+            return from_postgres(exc, identity.role).response(head=head)
         except psycopg.Error as exc:
             return from_postgres(exc, identity.role).response(head=head)
         except Exception:
@@ -310,9 +334,13 @@ async def _json_body(request: Request, *, empty_ok: bool = False) -> Any:
             return None
         raise body_error()
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise body_error() from exc
+        if len(raw) > _THREAD_PARSE_BYTES:
+            return await asyncio.to_thread(strict_json.loads, raw)
+        return strict_json.loads(raw)
+    except JsonInputError as exc:
+        if exc.sqlstate is None:
+            raise body_error() from exc
+        raise RestError(400, exc.sqlstate, exc.message, exc.detail) from exc
 
 
 def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: bool) -> Function:

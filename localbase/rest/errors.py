@@ -2,6 +2,7 @@
 
 RestError               an error response: status, string ``code``, message, details, hint
 ├── raised directly     for PostgREST's own ``PGRST…`` codes (parse errors, unknown table…)
+├── unavailable_error() and connection_lost_error(): 503 while PostgreSQL is down
 └── from_postgres()     for errors PostgreSQL raised while running the request
 """
 
@@ -55,6 +56,26 @@ def jwt_error(message: str, code: str = "PGRST301") -> RestError:
     return RestError(401, code, message, headers={"WWW-Authenticate": challenge})
 
 
+def unavailable_error(reason: str) -> RestError:
+    """PostgreSQL is down: PostgREST's answer while its pool cannot connect."""
+    return RestError(
+        503,
+        "PGRST000",
+        "Could not connect with the database due to an incorrect db-uri or due to the "
+        "PostgreSQL service not running.",
+        reason,
+    )
+
+
+def connection_lost_error(detail: str) -> RestError:
+    """The connection broke under a request (PostgreSQL died or restarted)."""
+    return RestError(503, "PGRST001", "Database client error. Retrying the connection.", detail)
+
+
+def pool_timeout_error() -> RestError:
+    return RestError(504, "PGRST003", "Timed out acquiring connection from connection pool.")
+
+
 def _status_for(sqlstate: str, message: str, role: str) -> int:
     exact = {
         "23505": 409,
@@ -106,6 +127,9 @@ def _status_for(sqlstate: str, message: str, role: str) -> int:
 
 def from_postgres(exc: psycopg.Error, role: str) -> RestError:
     """Translate a PostgreSQL error into PostgREST's body and status."""
+    if exc.sqlstate is None and isinstance(exc, psycopg.DataError):
+        # psycopg refused a value before sending it (text with NUL): PostgreSQL's own error.
+        return RestError(400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')
     diag = exc.diag
     sqlstate = exc.sqlstate or "XX000"
     message = diag.message_primary or str(exc)

@@ -40,13 +40,29 @@ IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 RESERVED = frozenset({"select", "columns", "on_conflict", "apikey"})
 LOGIC_KEYS = frozenset({"or", "and", "not.or", "not.and"})
 
-_IDENT = r"[^.,:()\-\s>\"]+"
-_FIELD_RE = re.compile(rf"^(?P<name>{_IDENT}|\"[^\"]+\")(?P<path>(?:->>?[^-]+?)*)$")
-_SELECT_RE = re.compile(r"^(?:(?P<alias>[^:]+):(?!:))?(?P<field>[^:]+?)(?:::(?P<cast>\w+))?$")
-_OP_RE = re.compile(r"^(?P<op>[a-z_]+)(?:\((?P<arg>[a-z_]+)\))?$")
+#: Longest parameter name (a column and its JSON path) and longest value of a structural
+#: parameter (``select``, ``order``, ``columns``, ``on_conflict``, logic trees). Filter values
+#: are only bounded by the query string (``localbase.limits``): they are scanned once.
+MAX_NAME_CHARS = 1024
+MAX_STRUCTURE_CHARS = 16 * 1024
+#: Deepest ``and(or(…))`` nesting of a logic tree.
+MAX_LOGIC_DEPTH = 32
+_STRUCTURAL = frozenset({"select", "order", "columns", "on_conflict", "limit", "offset"})
+
+_OP_RE = re.compile(r"(?P<op>[a-z_]+)(?:\((?P<arg>[a-z_]+)\))?")
+_LOGIC_OPEN_RE = re.compile(r"(not\.)?(and|or)\(")
+_CAST_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Field names and JSON paths (PostgREST's ``[a..z0..9_$]``, letters in any script). A ``-``
+# belongs to a name only when another name character follows it.
+_W = r"[A-Za-z0-9_$\u0080-\U0010ffff]"
+_K = r"[A-Za-z0-9_$ \u0080-\U0010ffff]"
+_KEY = rf"""(?>'([^']+)'|"([^"]+)"|(-?[0-9]++(?=->|\Z)|{_K}++(?:-{_K}++)*+))"""
+_FIELD_PREFIX = re.compile(rf'(?P<name>"[^"]+"|{_W}++(?:-{_W}++)*+)?(?:->>?{_KEY})*+')
+_STEP = re.compile(rf"(->>?){_KEY}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_$]++")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Field:
     """A column, optionally followed by a JSON path (``data->a->>b``)."""
 
@@ -54,7 +70,7 @@ class Field:
     path: tuple[tuple[str, str], ...] = ()  # (arrow, key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Filter:
     field: Field
     op: str
@@ -63,7 +79,7 @@ class Filter:
     quantifier: str | None = None  # "any" / "all" for eq(any) and friends; language for fts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Logic:
     op: str  # "and" | "or"
     children: tuple[Filter | Logic, ...]
@@ -73,14 +89,14 @@ class Logic:
 Condition = Filter | Logic
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SelectItem:
     field: Field | None  # None means "*"
     alias: str | None = None
     cast: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderTerm:
     field: Field
     descending: bool = False
@@ -100,16 +116,52 @@ class ReadQuery:
 
 
 def parse_field(text: str) -> Field:
+    """``name`` or ``"quoted name"``, then any number of ``->key`` / ``->>key`` steps.
+
+    The grammar is matched by one regular expression whose pieces cannot overlap: a name or
+    key character is never a ``-`` or ``>``, a ``-`` continues a name only when a name
+    character follows it, and every repetition is possessive, so nothing is ever tried twice
+    and the work is linear in the length of the text.
+    """
     text = text.strip()
-    match = _FIELD_RE.match(text)
-    if not match:
-        raise parse_error(f'"failed to parse field ({text})"', "unexpected character")
-    name = match["name"].strip('"')
+    if _PLAIN_NAME.fullmatch(text):
+        return Field(text)
+    match = _FIELD_PREFIX.match(text)
+    assert match is not None  # the prefix pattern can match the empty string
+    if match.end() != len(text) or not match["name"]:
+        raise _field_error(text, match.end())
+    name = match["name"]
     path = tuple(
-        (arrow, key.strip("'\""))
-        for arrow, key in re.findall(r"(->>?)([^-]+?)(?=->|$)", match["path"])
+        (arrow, single or double or bare)
+        for arrow, single, double, bare in _STEP.findall(text, match.end("name"))
     )
-    return Field(name, path)
+    if not text.isascii():
+        _check_letters(text, [name, *(key for _, key in path)])
+    return Field(name.removeprefix('"').removesuffix('"'), path)
+
+
+def _check_letters(text: str, names: list[str]) -> None:
+    """Outside ASCII, names and keys are made of letters only (``²`` is not one)."""
+    for part in names:
+        if part.startswith(('"', "'")) or part.isascii():
+            continue
+        for char in part:
+            if not char.isascii() and not char.isalpha():
+                raise _field_error(text, text.find(char))
+
+
+def _field_error(text: str, i: int) -> RestError:
+    found = f'unexpected "{text[i]}"' if i < len(text) else "unexpected end of input"
+    return parse_error(
+        f'"failed to parse field ({text})" (line 1, column {i + 1})',
+        f"{found} expecting a field name, then ->key or ->>key steps",
+    )
+
+
+def is_json_index(key: str) -> bool:
+    """``0``, ``12`` or ``-1``: a JSON array index (ASCII digits only)."""
+    digits = key[1:] if key.startswith("-") else key
+    return digits.isascii() and digits.isdigit()
 
 
 def parse_operation(field_: Field, text: str, *, source: str) -> Filter:
@@ -118,7 +170,7 @@ def parse_operation(field_: Field, text: str, *, source: str) -> Filter:
     if text.startswith("not."):
         negate, text = True, text[4:]
     op_token, dot, value = text.partition(".")
-    match = _OP_RE.match(op_token)
+    match = _OP_RE.fullmatch(op_token)
     if not dot or not match:
         raise parse_error(
             f'"failed to parse filter ({source})" (line 1, column 1)',
@@ -215,16 +267,21 @@ def parse_logic(key: str, value: str) -> Logic:
             f'"failed to parse logic tree ({value})" (line 1, column 4)',
             'unexpected end of input expecting "("',
         )
-    children, end = _logic_children(text, 1, value)
+    children, end = _logic_children(text, 1, value, 1)
     if end != len(text):
         raise parse_error(f'"failed to parse logic tree ({value})"', "unexpected text")
     return Logic(op, tuple(children), negate)
 
 
-def _logic_children(text: str, i: int, source: str) -> tuple[list[Condition], int]:
+def _logic_children(text: str, i: int, source: str, depth: int) -> tuple[list[Condition], int]:
+    if depth > MAX_LOGIC_DEPTH:
+        raise parse_error(
+            f'"failed to parse logic tree ({source})"',
+            f"logic trees may nest at most {MAX_LOGIC_DEPTH} levels deep",
+        )
     children: list[Condition] = []
     while True:
-        child, i = _logic_item(text, i, source)
+        child, i = _logic_item(text, i, source, depth)
         children.append(child)
         if i >= len(text):
             raise parse_error(
@@ -239,10 +296,10 @@ def _logic_children(text: str, i: int, source: str) -> tuple[list[Condition], in
         i += 1
 
 
-def _logic_item(text: str, i: int, source: str) -> tuple[Condition, int]:
-    match = re.compile(r"(not\.)?(and|or)\(").match(text, i)
+def _logic_item(text: str, i: int, source: str, depth: int) -> tuple[Condition, int]:
+    match = _LOGIC_OPEN_RE.match(text, i)
     if match:
-        children, end = _logic_children(text, match.end(), source)
+        children, end = _logic_children(text, match.end(), source, depth + 1)
         return Logic(match[2], tuple(children), bool(match[1])), end
     # field.[not.]op.value — the field ends at the first "." that is not inside a JSON arrow.
     dot = text.find(".", i)
@@ -302,17 +359,29 @@ def parse_select(text: str) -> list[SelectItem]:
                 "Could not find a relationship in the schema cache",
                 f"localbase does not support embedded resources: {raw}",
             )
-        match = _SELECT_RE.match(raw)
-        if match is None:
-            raise parse_error(
-                f'"failed to parse select parameter ({text})"', "unexpected empty field"
-            )
-        alias, raw, cast = match["alias"], match["field"], match["cast"]
-        items.append(SelectItem(parse_field(raw), alias, cast or None))
+        alias, raw, cast = _select_parts(raw, text)
+        items.append(SelectItem(parse_field(raw), alias, cast))
     return items or [SelectItem(None)]
 
 
+def _select_parts(raw: str, text: str) -> tuple[str | None, str, str | None]:
+    """``alias:field::cast`` → its three parts (alias and cast optional)."""
+    alias: str | None = None
+    colon = raw.find(":")
+    if colon > 0 and not raw.startswith("::", colon):
+        alias, raw = raw[:colon].strip(), raw[colon + 1 :]
+    field_text, sep, cast = raw.partition("::")
+    if not field_text.strip() or (sep and not _CAST_RE.fullmatch(cast)):
+        raise parse_error(
+            f'"failed to parse select parameter ({text})"',
+            "expecting a field, an optional alias: before it and an optional ::type after it",
+        )
+    return alias, field_text, cast or None
+
+
 def _split_top_level(text: str) -> list[str]:
+    if "(" not in text and ")" not in text:
+        return [part for part in text.split(",") if part.strip()]
     parts: list[str] = []
     current: list[str] = []
     depth = 0
@@ -351,7 +420,7 @@ def parse_order(text: str) -> list[OrderTerm]:
 
 
 def parse_non_negative(name: str, text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
         raise parse_error(
             f'"failed to parse {name} parameter ({text})"', "expecting a non-negative integer"
         )
@@ -366,6 +435,7 @@ def parse_query(params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuer
     """Split a query string into reserved parameters, filters and (for RPC GET) arguments."""
     query = ReadQuery()
     for key, value in params:
+        _check_size(key, value)
         if key == "select":
             query.select = parse_select(value)
         elif key == "columns":
@@ -394,8 +464,24 @@ def parse_query(params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuer
     return query
 
 
+def _check_size(key: str, value: str) -> None:
+    """Bounds on one parameter, and text PostgreSQL can take (no NUL)."""
+    if "\x00" in key or "\x00" in value:
+        raise RestError(400, "22021", 'invalid byte sequence for encoding "UTF8": 0x00')
+    if len(key) > MAX_NAME_CHARS:
+        raise parse_error(
+            f'"failed to parse parameter name ({key[:40]}…)"',
+            f"{len(key)} characters; names are at most {MAX_NAME_CHARS} characters long",
+        )
+    if (key in _STRUCTURAL or key in LOGIC_KEYS) and len(value) > MAX_STRUCTURE_CHARS:
+        raise parse_error(
+            f'"failed to parse {key} parameter ({value[:40]}…)"',
+            f"{len(value)} characters; {key} is at most {MAX_STRUCTURE_CHARS} characters long",
+        )
+
+
 def _looks_like_operation(value: str) -> bool:
     text = value.removeprefix("not.")
     op_token, dot, _ = text.partition(".")
-    match = _OP_RE.match(op_token)
+    match = _OP_RE.fullmatch(op_token)
     return bool(dot and match and (match["op"] in SIMPLE_OPS | FTS_OPS | {"in", "is"}))

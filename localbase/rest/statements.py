@@ -16,7 +16,15 @@ from psycopg import sql
 
 from localbase.rest.catalog import Function, Table
 from localbase.rest.errors import RestError, parse_error
-from localbase.rest.query import Condition, Field, Filter, Logic, ReadQuery, SelectItem
+from localbase.rest.query import (
+    Condition,
+    Field,
+    Filter,
+    Logic,
+    ReadQuery,
+    SelectItem,
+    is_json_index,
+)
 
 MAX_ROWS = 1000  # db-max-rows on Supabase
 
@@ -96,7 +104,7 @@ class Builder:
     def field(self, field_: Field) -> sql.Composable:
         expr: sql.Composable = sql.SQL("{}.{}").format(self.alias, sql.Identifier(field_.name))
         for arrow, key in field_.path:
-            key_sql = sql.Literal(int(key)) if key.lstrip("-").isdigit() else sql.Literal(key)
+            key_sql = sql.Literal(int(key)) if is_json_index(key) else sql.Literal(key)
             expr = sql.SQL("{}{}{}").format(expr, sql.SQL(arrow), key_sql)
         return expr
 

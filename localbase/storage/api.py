@@ -17,15 +17,17 @@ import psycopg
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from localbase.auth import ApiKeyError, AuthError, Identity, request_identity
-from localbase.db import Database
+from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
+from localbase.db import Database, DatabaseUnavailable, PoolExhausted
 from localbase.storage import buckets, downloads, objects
 from localbase.storage.context import Call, Target
 from localbase.storage.errors import (
     StorageError,
     access_denied,
+    database_unavailable,
     from_postgres,
     internal_error,
+    invalid_request,
     route_not_found,
 )
 from localbase.storage.files import FileStore
@@ -112,6 +114,12 @@ class StorageApi:
             return _api_key_error(exc)
         except StorageError as exc:
             return exc.response(head=head)
+        except (DatabaseUnavailable, PoolExhausted) as exc:
+            return database_unavailable(str(exc)).response(head=head)
+        except psycopg.OperationalError as exc:
+            if exc.sqlstate is None:  # the connection died under the request
+                return database_unavailable(str(exc)).response(head=head)
+            return from_postgres(exc).response(head=head)
         except psycopg.Error as exc:
             return from_postgres(exc).response(head=head)
         except ClientDisconnect:
@@ -137,3 +145,5 @@ def _identity(request: Request) -> Identity:
         return request_identity(request.headers, request.query_params)
     except AuthError as exc:
         raise access_denied(exc.message) from exc
+    except ClaimTextError as exc:
+        raise invalid_request(f"{exc.message}: {exc.detail}") from exc

@@ -10,7 +10,6 @@ permission.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from starlette.requests import Request
 
+from localbase import strict_json
 from localbase.auth import Identity
 from localbase.db import Database, RequestContext
 from localbase.storage.errors import entity_too_large, invalid_request
@@ -114,9 +114,9 @@ class Call:
         if not raw.strip():
             return {}
         try:
-            value = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise invalid_request("Body is not valid JSON") from exc
+            value = strict_json.loads(raw)
+        except strict_json.JsonInputError as exc:
+            raise invalid_request(f"Body is not valid JSON ({exc})") from exc
         if not isinstance(value, dict):
             raise invalid_request("Body must be a JSON object")
         return value

@@ -166,12 +166,25 @@ def route_not_found(method: str, path: str) -> StorageError:
     )
 
 
+def database_unavailable(detail: str) -> StorageError:
+    """PostgreSQL is down or restarting: a 503 at once, not a pool timeout."""
+    return StorageError(
+        503,
+        ErrorCode.DATABASE_ERROR,
+        f"The database is not available: {detail}",
+        "Service Unavailable",
+        http_status=503,
+    )
+
+
 def internal_error() -> StorageError:
     return StorageError(500, ErrorCode.INTERNAL_ERROR, "Internal Server Error", "Internal")
 
 
 def from_postgres(exc: psycopg.Error) -> StorageError:
     """Translate a PostgreSQL error the way Storage's ``DBError.fromDBError`` does."""
+    if exc.sqlstate is None and isinstance(exc, psycopg.DataError):
+        return invalid_request(str(exc))  # psycopg refused a value (text with NUL)
     sqlstate = exc.sqlstate or ""
     message = exc.diag.message_primary or str(exc)
     if sqlstate == "42501":

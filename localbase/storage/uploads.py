@@ -9,7 +9,6 @@ stops the upload with EntityTooLarge, and the staged file is dropped by the call
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from localbase import strict_json
 from localbase.storage.errors import entity_too_large, invalid_mime_type, invalid_request
 from localbase.storage.files import StagedFile
 
@@ -191,8 +191,8 @@ class _Form:
         if raw is None:
             return None
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
+            return strict_json.loads(raw)
+        except strict_json.JsonInputError:
             return None  # Storage ignores metadata that is not JSON
 
     def _part_begin(self) -> None:
