@@ -102,7 +102,8 @@ observer.observe(document, {subtree: true, childList: true, characterData: true}
 SEED = """
 insert into public.background_jobs (job_type, input_data)
 select case when g %% 3 = 0 then 'process_document' else 'demo.sleep' end,
-       jsonb_build_object('filename', 'book-' || g || '.epub', 'seconds', 1)
+       jsonb_build_object('bucket', 'documents', 'path', 'service/book-' || g || '.epub',
+                          'filename', 'book-' || g || '.epub', 'seconds', 1)
   from generate_series(1, %(total)s) g;
 select count(*) from public.claim_jobs('bench-seed', null, %(claimed)s);
 update public.background_jobs

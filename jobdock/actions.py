@@ -107,7 +107,11 @@ def enqueue(
     *,
     max_retries: int = 3,
     retry_backoff_seconds: float = 2.0,
+    force: bool = False,
 ) -> Job:
+    """A new pending job. A job type that no worker has registered is refused unless
+    ``force`` (SQL: ``enqueue_job``); a ``process_document`` job must name a document in its
+    owner's folder."""
     row = _rpc(
         client,
         "enqueue_job",
@@ -116,6 +120,7 @@ def enqueue(
             "p_input": input_data or {},
             "p_max_retries": max_retries,
             "p_retry_backoff_seconds": retry_backoff_seconds,
+            "p_force": force,
         },
         "enqueue",
     )

@@ -166,7 +166,9 @@ def _outcome(out: Output, outcome: actions.Outcome, verb: str, done_text: str) -
 
 
 def cmd_enqueue(client: Client, out: Output, args: argparse.Namespace) -> int:
-    job = actions.enqueue(client, args.job_type, args.input, max_retries=args.max_retries)
+    job = actions.enqueue(
+        client, args.job_type, args.input, max_retries=args.max_retries, force=args.force
+    )
     out.emit(job, str(job.id))
     return OK
 
@@ -288,6 +290,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("job_type", metavar="TYPE")
     p.add_argument("--input", type=_json_object, default={}, help="input_data as a JSON object")
     p.add_argument("--max-retries", type=_non_negative_int, default=3)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="queue it even if no worker has registered this job type",
+    )
 
     p = sub.add_parser("list", help="list jobs, newest first")
     p.add_argument("--status", type=JobStatus, choices=list(JobStatus))

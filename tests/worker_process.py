@@ -36,6 +36,7 @@ class WorkerProcess:
     args: tuple[str, ...] = ()
     realtime_url: str | None = None
     expect_feed: bool = True
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> WorkerProcess:
@@ -44,6 +45,7 @@ class WorkerProcess:
             "SUPABASE_URL": self.localbase.url,
             "SUPABASE_SERVICE_ROLE_KEY": self.localbase.service_key,
             "PYTHONUNBUFFERED": "1",
+            **self.env,
         }
         argv = [sys.executable, "-m", "worker", "--worker-id", self.worker_id, *FAST, *self.args]
         if self.realtime_url:

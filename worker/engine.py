@@ -9,26 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+
+from storage3.exceptions import StorageApiError
 
 from jobdock.models import Job
 from supabase import AsyncClient, acreate_client
 from worker import execution, logs
 from worker.batching import Batcher
 from worker.context import JobContext
+from worker.errors import PermanentError, UnknownJobType
 from worker.feed import ChangeFeed, FeedHandlers, Row
 from worker.handlers import Registry, Result
 from worker.progress import ProgressWriter, Report
+from worker.retries import is_transient, persist
 from worker.stopping import CancelScope, JobCancelled, StopReason
 from worker.store import Stop, Store
+
+#: A document's chunks are written in parts of at most this many bytes of JSON, so no request
+#: comes near an API gateway's body limit (localbase: 10 MiB).
+CHUNK_PART_BYTES = 4 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -81,6 +90,21 @@ class Worker:
         # claim that got all it asked for, by the safety poll; cleared by a short claim. A slot
         # freed while it is clear costs no claim round trip.
         self._backlog = True
+        # Held while claiming and starting jobs, and while comparing what the database says
+        # this worker holds with what it runs: a job claimed but not yet started is not stray.
+        self._claiming = asyncio.Lock()
+
+    @property
+    def handled_types(self) -> list[str]:
+        """The job types this worker runs (its registration)."""
+        wanted = self.config.job_types
+        return [n for n in self.registry.names if wanted is None or n in wanted]
+
+    @property
+    def _write_deadline(self) -> float:
+        """How long a final write is retried: twice the lease, the time other workers give
+        this one before they take its jobs."""
+        return 2 * self.config.lease_seconds
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -136,7 +160,11 @@ class Worker:
             running.scope.stop(StopReason.SHUTDOWN, "shutdown")
         tasks = [r.task for r in self.running.values() if r.task is not None]
         if tasks:
-            await asyncio.wait(tasks)
+            # Isolated handlers are killed after the grace; a blocking handler that ignores its
+            # flag ends with this process (its job is reclaimed once the lease expires).
+            _, stuck = await asyncio.wait(tasks, timeout=self.config.grace + 1)
+            for task in stuck:
+                logs.event("handler_unresponsive", task=task.get_name(), at="shutdown")
 
     async def _retire(self, client: AsyncClient) -> None:
         assert self.store is not None
@@ -188,7 +216,7 @@ class Worker:
     def _on_feed_state(self, healthy: bool) -> None:
         if healthy:
             self.feed_down.clear()
-            self._resync = asyncio.ensure_future(self._check_running("resync"))
+            self._resync = asyncio.ensure_future(self._resync_all())
             self._backlog = True
             self.wake.set()
         else:
@@ -208,9 +236,12 @@ class Worker:
             free = self.config.concurrency - self._busy_slots()
             if free > 0 and (self._backlog or not self._feed_healthy):
                 self._backlog = False  # work announced during the call sets it again
-                claimed = await self._guarded(
-                    "claim", self.store.claim(free, self.config.job_types)
-                )
+                async with self._claiming:
+                    claimed = await self._guarded(
+                        "claim", self.store.claim(free, self.config.job_types)
+                    )
+                    for job in claimed or []:
+                        self._start(job)
                 logs.event(
                     "claim",
                     logging.DEBUG,
@@ -218,8 +249,6 @@ class Worker:
                     asked=free,
                     got=None if claimed is None else len(claimed),
                 )
-                for job in claimed or []:
-                    self._start(job)
                 if claimed is None or len(claimed) == free:
                     self._backlog = True  # more may be waiting (or the call failed: retry)
                     if claimed:
@@ -249,13 +278,15 @@ class Worker:
             elif late:  # we may have looked dead: make sure our jobs are still ours
                 late = False
                 await self._check_running("heartbeat_recovered")
+            if ok:
+                await self._reconcile()
 
     async def _heartbeat(self) -> bool:
         assert self.store is not None
         result = await self._guarded(
             "heartbeat",
             self.store.heartbeat(
-                self.config.lease_seconds, self.config.job_types, socket.gethostname(), os.getpid()
+                self.config.lease_seconds, self.handled_types, socket.gethostname(), os.getpid()
             ),
         )
         return result is not None
@@ -288,6 +319,27 @@ class Worker:
             if status != "processing" or lease != str(running.job.lease_id):
                 running.scope.stop(StopReason.for_status(status), why)
 
+    async def _resync_all(self) -> None:
+        await self._check_running("resync")
+        await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        """Fail (for a retry) every job the database has as running here that this worker no
+        longer runs: an attempt whose outcome could not be written must not stay
+        ``processing`` for good, kept alive by this worker's heartbeat."""
+        assert self.store is not None
+        async with self._claiming:
+            held = await self._guarded("reconcile", self.store.held())
+            stray = {i: lease for i, lease in (held or {}).items() if i not in self.running}
+        for job_id, lease_id in stray.items():
+            logs.event("stray_job", job_id=job_id, worker_id=self.config.worker_id)
+            await self._guarded(
+                "reconcile",
+                self.store.fail_lease(
+                    job_id, lease_id, "The worker lost track of this attempt", retryable=True
+                ),
+            )
+
     async def _guarded(self, what: str, call: Awaitable[T]) -> T | None:
         try:
             return await call
@@ -304,7 +356,7 @@ class Worker:
         running.task = asyncio.create_task(self._execute(running), name=f"job-{job.id}")
 
     async def _execute(self, running: RunningJob) -> None:
-        job, scope = running.job, running.scope
+        job = running.job
         began = time.monotonic()
         logs.event(
             "claimed",
@@ -315,49 +367,65 @@ class Worker:
             attempt=job.retry_count + 1,
         )
         try:
-            handler = self.registry.get(job.job_type)
-            if handler is None:
-                await self._finish_failed(running, f"no handler for job type {job.job_type!r}")
-                return
-            ctx = JobContext(
-                job,
-                scope,
-                asyncio.get_running_loop(),
-                lambda p: self._report(running, p),
-                self._download,
+            await self._run(running, began)
+        except Exception as exc:  # an outcome that could not be written: reconciled later
+            logs.event(
+                "outcome_unwritten",
+                job_id=job.id,
+                worker_id=self.config.worker_id,
+                error=repr(exc)[:200],
             )
-            try:
-                result = await execution.run(handler, ctx, self.config.grace)
-            except JobCancelled:
-                await self._stopped(running)
-            except Exception as exc:
-                if scope.stopped:
-                    await self._stopped(running)
-                else:
-                    await self._finish_failed(running, _message(exc))
-            else:
-                if scope.stopped:
-                    await self._stopped(running)
-                else:
-                    running.finishing = True
-                    self.wake.set()
-                    await self._finish_completed(running, result, began)
         finally:
             assert self.progress is not None
             self.progress.forget(job.id)
             self.running.pop(job.id, None)
             self.wake.set()
 
-    async def _finish_completed(self, running: RunningJob, result: Any, began: float) -> None:
-        assert self.store is not None
-        assert self.completions is not None
-        job = running.job
-        if isinstance(result, Result) and result.chunks is not None:
-            write = self.store.complete_document(job, result.output, result.chunks)
+    async def _run(self, running: RunningJob, began: float) -> None:
+        job, scope = running.job, running.scope
+        handler = self.registry.get(job.job_type)
+        if handler is None:
+            error = UnknownJobType(f"no handler for job type {job.job_type!r} on this worker")
+            await self._finish_failed(running, str(error), retryable=False)
+            return
+        ctx = JobContext(
+            job,
+            scope,
+            asyncio.get_running_loop(),
+            lambda p: self._report(running, p),
+            lambda bucket, path: self._download(job, bucket, path),
+        )
+        try:
+            result = await execution.run(handler, ctx, self.config.grace)
+        except JobCancelled:
+            await self._stopped(running)
+        except Exception as exc:
+            if scope.stopped:
+                await self._stopped(running)
+            else:
+                permanent = isinstance(exc, PermanentError)
+                await self._finish_failed(running, _message(exc), retryable=not permanent)
         else:
-            output = result.output if isinstance(result, Result) else result
-            write = self.completions.submit((job, output))
-        if await _shielded(write):
+            if scope.stopped:
+                await self._stopped(running)
+            else:
+                running.finishing = True
+                self.wake.set()
+                await self._finish_completed(running, result, began)
+
+    async def _finish_completed(self, running: RunningJob, result: Any, began: float) -> None:
+        job = running.job
+        try:
+            written = await _shielded(self._write_outcome(job, result))
+        except Exception as exc:
+            logs.event(
+                "complete_failed", job_id=job.id, worker_id=self.config.worker_id, error=repr(exc)
+            )
+            await self._finish_failed(
+                running, f"The result could not be saved: {_message(exc)}", is_transient(exc)
+            )
+            return
+        if written:
             logs.event(
                 "completed",
                 logging.DEBUG,
@@ -368,11 +436,35 @@ class Worker:
         else:
             await self._lost(running)
 
-    async def _finish_failed(self, running: RunningJob, error: str) -> None:
+    async def _write_outcome(self, job: Job, result: Any) -> bool:
+        """The fenced completion (a document's chunks in parts first); False: not ours."""
         assert self.store is not None
-        if await _shielded(self.store.fail(running.job, error)):
+        assert self.completions is not None
+        store, completions, deadline = self.store, self.completions, self._write_deadline
+        if not (isinstance(result, Result) and result.chunks is not None):
+            output = result.output if isinstance(result, Result) else result
+            return await persist(lambda: completions.submit((job, output)), "complete", deadline)
+        *parts, last = _parts(result.chunks, CHUNK_PART_BYTES)
+        for part in parts:
+            if not await persist(_bind(store.stage_chunks, job, part), "stage", deadline):
+                return False
+        return await persist(
+            lambda: store.complete_document(job, result.output, last), "complete", deadline
+        )
+
+    async def _finish_failed(self, running: RunningJob, error: str, retryable: bool) -> None:
+        assert self.store is not None
+        store, job = self.store, running.job
+        written = await _shielded(
+            persist(lambda: store.fail(job, error, retryable), "fail", self._write_deadline)
+        )
+        if written:
             logs.event(
-                "failed", job_id=running.job.id, worker_id=self.config.worker_id, error=error[:200]
+                "failed",
+                job_id=job.id,
+                worker_id=self.config.worker_id,
+                retryable=retryable,
+                error=error[:200],
             )
         else:
             await self._lost(running)
@@ -380,8 +472,11 @@ class Worker:
     async def _lost(self, running: RunningJob) -> None:
         """A fenced write matched nothing: find out why, and stop."""
         assert self.store is not None
-        states = await self._guarded("lost", self.store.states([running.job.id])) or {}
-        status, _ = states.get(running.job.id, (None, None))
+        job = running.job
+        states = await self._guarded("lost", self.store.states([job.id])) or {}
+        status, lease = states.get(job.id, (None, None))
+        if status == "completed" and lease == str(job.lease_id):
+            return  # our own completion, written by an earlier try whose answer was lost
         running.scope.stop(StopReason.for_status(status), "fence")
         await self._stopped(running)
 
@@ -407,11 +502,18 @@ class Worker:
             "stop_ms": ms,
             "via": scope.via,
         }
-        assert self.stops is not None
+        stops, store, deadline = self.stops, self.store, self._write_deadline
+        assert stops is not None
         stop = Stop(job, reason.value, stopped_at, detail)
-        await _shielded(self._guarded("record_stopped", self.stops.submit(stop)))
+        await _shielded(
+            self._guarded("record_stopped", persist(lambda: stops.submit(stop), "stop", deadline))
+        )
         if reason is StopReason.SHUTDOWN:
-            await _shielded(self._guarded("release", self.store.release(job, "shutdown")))
+            await _shielded(
+                self._guarded(
+                    "release", persist(lambda: store.release(job, "shutdown"), "release", deadline)
+                )
+            )
 
     async def _report(self, running: RunningJob, progress: dict[str, Any]) -> None:
         """Progress is written with the worker's next batch (see ``worker.progress``)."""
@@ -451,14 +553,48 @@ class Worker:
             and not running.scope.stopped
         )
 
-    async def _download(self, bucket: str, path: str) -> bytes:
+    async def _download(self, job: Job, bucket: str, path: str) -> bytes:
+        """Storage is read with the service key, so only what the job's owner may read: the
+        document the job's own input names, re-checked in SQL (``check_document_job``)."""
         assert self.store is not None
-        return await self.store.download(bucket, path)
+        named = (job.input_data.get("bucket"), job.input_data.get("path"))
+        if (bucket, path) != named:
+            raise PermanentError(f"a job may read only the document its input names, not {path!r}")
+        refusal = await self.store.document_refusal(job)
+        if refusal is not None:
+            raise PermanentError(f"Refused to read the document: {refusal}")
+        try:
+            return await self.store.download(bucket, path)
+        except StorageApiError as exc:
+            if str(exc.status) in {"400", "404"}:
+                raise PermanentError(f"document {path!r} not found in bucket {bucket!r}") from exc
+            raise
 
 
 async def _shielded(call: Awaitable[T]) -> T:
     """Final writes survive a cancelled caller: a row is never left half-finished."""
     return await asyncio.shield(asyncio.ensure_future(call))
+
+
+def _bind(
+    fn: Callable[[Job, list[dict[str, Any]]], Awaitable[T]], job: Job, part: list[dict[str, Any]]
+) -> Callable[[], Awaitable[T]]:
+    return lambda: fn(job, part)
+
+
+def _parts(chunks: Sequence[dict[str, Any]], budget: int) -> list[list[dict[str, Any]]]:
+    """Consecutive parts of ``chunks`` of at most ``budget`` bytes of JSON each (at least one
+    part, perhaps empty)."""
+    parts: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for chunk in chunks:
+        cost = len(json.dumps(chunk)) + 1
+        if parts[-1] and size + cost > budget:
+            parts.append([])
+            size = 0
+        parts[-1].append(chunk)
+        size += cost
+    return parts
 
 
 def _message(exc: BaseException) -> str:

@@ -1,15 +1,15 @@
 """Run one handler in its mode and stop it when its scope says so.
 
 ``run`` returns the handler's result, raises the handler's own exception, or raises
-``JobCancelled`` once the handler has really stopped (or was killed / abandoned after the
-grace period). The time ``run`` raises is the job's ``stopped_at``.
+``JobCancelled`` once nothing of the handler runs any more: its task has ended, its thread
+has returned, or its process has exited (killed after the grace period if need be). The time
+``run`` raises is the job's ``stopped_at``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing.connection
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -51,23 +51,8 @@ async def run(handler: Handler, ctx: JobContext, grace: float) -> Any:
 
 
 async def _run_task(handler: Handler, ctx: JobContext, data: dict[str, Any]) -> Any:
-    loop = asyncio.get_running_loop()
     task = asyncio.create_task(handler.fn(ctx, data), name=f"handler-{ctx.job.id}")
-
-    def cancel() -> None:
-        task.cancel()
-
-    ctx.scope.on_stop(_in_loop(loop, cancel))
-    try:
-        await asyncio.wait({task})
-    except asyncio.CancelledError:  # the worker itself is being torn down
-        task.cancel()
-        raise
-    if ctx.scope.stopped:
-        if not task.cancelled():
-            task.exception()  # retrieved, so it is not reported as unhandled
-        raise _cancelled(ctx.scope)
-    return task.result()
+    return await _until_stopped(task, ctx.scope)
 
 
 async def _run_thread(handler: Handler, ctx: JobContext, data: dict[str, Any], grace: float) -> Any:
@@ -80,8 +65,10 @@ async def _run_thread(handler: Handler, ctx: JobContext, data: dict[str, Any], g
         except BaseException as exc:
             outcome.set_exception(exc)
 
-    threading.Thread(target=target, name=f"handler-{ctx.job.id}", daemon=True).start()
+    thread = threading.Thread(target=target, name=f"handler-{ctx.job.id}", daemon=True)
+    thread.start()
     finished = asyncio.wrap_future(outcome, loop=loop)
+    finished.add_done_callback(lambda _: thread.join())  # only the thread's exit is left
     stop = asyncio.Event()
     ctx.scope.on_stop(_in_loop(loop, stop.set))
     stopping = asyncio.ensure_future(stop.wait())
@@ -91,74 +78,50 @@ async def _run_thread(handler: Handler, ctx: JobContext, data: dict[str, Any], g
         stopping.cancel()
     if not ctx.scope.stopped:
         return finished.result()
-    try:
-        await asyncio.wait_for(asyncio.shield(finished), grace)
-    except JobCancelled:
-        pass
-    except TimeoutError:
-        # A thread cannot be killed: it is abandoned, and can write nothing (its scope is
-        # stopped and every write is fenced). Handlers that may ignore their flag should be
-        # declared "isolated".
-        logs.event("handler_abandoned", job_id=ctx.job.id, handler=handler.name, grace=grace)
-    except Exception:
-        pass
+    # A thread cannot be killed. The stop is recorded, and the slot freed, only once the
+    # thread has returned: until then the job still runs. Handlers that may ignore their flag
+    # must be declared "isolated".
+    done, _ = await asyncio.wait({finished}, timeout=grace)
+    if not done:
+        logs.event("handler_unresponsive", job_id=ctx.job.id, handler=handler.name, grace=grace)
+        await asyncio.wait({finished})
+    if not finished.cancelled():
+        finished.exception()  # retrieved: JobCancelled, the handler's own error, or None
     raise _cancelled(ctx.scope)
 
 
 async def _run_process(
     handler: Handler, ctx: JobContext, data: dict[str, Any], grace: float
 ) -> Any:
-    loop = asyncio.get_running_loop()
-    spawn = isolation.process_context()
-    receiver, sender = spawn.Pipe(duplex=False)
-    process = spawn.Process(
-        target=isolation.child_main,
-        args=(handler.fn.__module__, handler.fn.__qualname__, data, sender),
+    call = isolation.call(
+        handler.fn,
+        (data,),
+        report=lambda value: _report_soon(ctx, value),
+        grace_seconds=grace,
         name=f"handler-{ctx.job.id}",
-        daemon=True,
     )
-    await asyncio.to_thread(process.start)  # never block the loop on a slow start
-    sender.close()
-    result: concurrent.futures.Future[Any] = concurrent.futures.Future()
+    task = asyncio.create_task(call, name=f"isolated-{ctx.job.id}")
+    return await _until_stopped(task, ctx.scope)
 
-    def read() -> None:
-        """Pipe reader thread: forwards progress, resolves the result, ends when the child
-        is gone (its exit sentinel, not just EOF: another process may hold the pipe open)."""
-        try:
-            while True:
-                ready = multiprocessing.connection.wait([receiver, process.sentinel])
-                if receiver not in ready:
-                    break
-                kind, value = receiver.recv()
-                if kind == "progress" and not ctx.scope.stopped:
-                    loop.call_soon_threadsafe(_report_soon, ctx, value)
-                elif kind == "result":
-                    result.set_result(value)
-                elif kind == "error":
-                    result.set_exception(RuntimeError(str(value).splitlines()[0]))
-        except (EOFError, OSError):
-            pass
-        finally:
-            receiver.close()
-            process.join()
-            if not result.done():
-                result.set_exception(
-                    RuntimeError(f"handler process exited with code {process.exitcode}")
-                )
 
-    threading.Thread(target=read, name=f"pipe-{ctx.job.id}", daemon=True).start()
-    finished = asyncio.wrap_future(result, loop=loop)
-    stop = asyncio.Event()
-    ctx.scope.on_stop(_in_loop(loop, stop.set))
-    stopping = asyncio.ensure_future(stop.wait())
+async def _until_stopped(task: asyncio.Task[Any], scope: CancelScope) -> Any:
+    """Await ``task``, cancelled when the job's scope stops; raises ``JobCancelled`` only once
+    the task has ended."""
+
+    def cancel() -> None:
+        task.cancel()
+
+    scope.on_stop(_in_loop(asyncio.get_running_loop(), cancel))
     try:
-        await asyncio.wait({finished, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-    if not ctx.scope.stopped:
-        return finished.result()
-    await _terminate(process, finished, grace)
-    raise _cancelled(ctx.scope)
+        await asyncio.wait({task})
+    except asyncio.CancelledError:  # the worker itself is being torn down
+        task.cancel()
+        raise
+    if scope.stopped:
+        if not task.cancelled():
+            task.exception()  # retrieved, so it is not reported as unhandled
+        raise _cancelled(scope)
+    return task.result()
 
 
 def _report_soon(ctx: JobContext, value: Any) -> None:
@@ -169,18 +132,3 @@ def _report_soon(ctx: JobContext, value: Any) -> None:
 
 def _progress_args(value: dict[str, Any]) -> dict[str, Any]:
     return {k: value.get(k) for k in ("percent", "stage", "message")}
-
-
-async def _terminate(process: Any, finished: asyncio.Future[Any], grace: float) -> None:
-    """SIGTERM, then SIGKILL after ``grace``; returns once the process is gone."""
-    if process.is_alive():
-        process.terminate()
-    try:
-        await asyncio.wait_for(asyncio.shield(finished), grace)
-    except TimeoutError:
-        process.kill()
-        await asyncio.wait({finished})
-    except Exception:
-        pass
-    if not finished.cancelled() and finished.done():
-        finished.exception()

@@ -52,7 +52,11 @@ def default_registry() -> Registry:
 
     return Registry.of(
         [
-            Handler("process_document", "blocking", documents.process_document),
+            Handler(
+                "process_document",
+                "cooperative",
+                documents.DocumentProcessor(documents.DocumentConfig.from_env()),
+            ),
             Handler("demo.sleep", "cooperative", demo.sleep),
             Handler("demo.noop", "cooperative", demo.noop),
             Handler("demo.blocking", "blocking", demo.blocking),

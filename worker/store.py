@@ -17,6 +17,14 @@ from jobdock.models import Job
 from supabase import AsyncClient
 
 
+class LeaseLost(Exception):
+    """The job is no longer held by this worker (its fenced call matched nothing)."""
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        super().__init__(f"job {job_id} is no longer held by this worker")
+        self.job_id = job_id
+
+
 @dataclass(frozen=True)
 class Stop:
     """A job's ``stopped`` event: why, when, and how it was noticed."""
@@ -36,14 +44,15 @@ class Store:
         return (await self.client.rpc(function, params).execute()).data
 
     async def heartbeat(
-        self, lease_seconds: float, job_types: Sequence[str] | None, hostname: str, pid: int
+        self, lease_seconds: float, handlers: Sequence[str], hostname: str, pid: int
     ) -> bool:
+        """Alive, and registers the job types this worker runs."""
         await self._rpc(
             "worker_heartbeat",
             {
                 "p_worker_id": self.worker_id,
                 "p_lease_seconds": lease_seconds,
-                "p_job_types": list(job_types) if job_types else None,
+                "p_handlers": list(handlers),
                 "p_hostname": hostname,
                 "p_pid": pid,
             },
@@ -64,14 +73,6 @@ class Store:
         )
         return [Job.from_row(row) for row in rows or []]
 
-    async def progress(self, job: Job, progress: dict[str, Any]) -> bool:
-        return bool(
-            await self._rpc(
-                "report_progress",
-                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_progress": progress},
-            )
-        )
-
     async def progress_many(self, reports: Sequence[tuple[Job, dict[str, Any]]]) -> set[uuid.UUID]:
         """Fenced progress of many jobs in one call; the ids of the jobs written."""
         payload = [
@@ -80,14 +81,6 @@ class Store:
         ]
         written = await self._rpc("report_progress_many", {"p_items": payload})
         return {uuid.UUID(str(i)) for i in written or []}
-
-    async def complete(self, job: Job, output: Any) -> bool:
-        return bool(
-            await self._rpc(
-                "complete_job",
-                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_output": output},
-            )
-        )
 
     async def complete_many(self, items: Sequence[tuple[Job, Any]]) -> list[bool]:
         """Fenced completion of many jobs in one call; per item, whether it was still ours."""
@@ -112,11 +105,48 @@ class Store:
             )
         )
 
-    async def fail(self, job: Job, error: str) -> bool:
+    async def stage_chunks(self, job: Job, chunks: Sequence[dict[str, Any]]) -> bool:
+        """Part of a document's chunks, ahead of its completion (fenced; idempotent)."""
+        return bool(
+            await self._rpc(
+                "stage_document_chunks",
+                {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_chunks": list(chunks)},
+            )
+        )
+
+    async def fail(self, job: Job, error: str, retryable: bool = True) -> bool:
+        return await self.fail_lease(job.id, str(job.lease_id), error, retryable)
+
+    async def fail_lease(
+        self, job_id: uuid.UUID, lease_id: str, error: str, retryable: bool = True
+    ) -> bool:
+        """Fenced failure; False when the lease no longer holds."""
         status = await self._rpc(
-            "fail_job", {"p_id": str(job.id), "p_lease_id": str(job.lease_id), "p_error": error}
+            "fail_job",
+            {
+                "p_id": str(job_id),
+                "p_lease_id": lease_id,
+                "p_error": error,
+                "p_retryable": retryable,
+            },
         )
         return status is not None
+
+    async def document_refusal(self, job: Job) -> str | None:
+        """Why the job may not read the document its input names (None: it may). Raises
+        ``LeaseLost`` when the job is no longer this worker's."""
+        rows = await self._rpc(
+            "check_document_job", {"p_id": str(job.id), "p_lease_id": str(job.lease_id)}
+        )
+        if not rows:
+            raise LeaseLost(job.id)
+        refusal = rows[0].get("refusal")
+        return str(refusal) if refusal is not None else None
+
+    async def held(self) -> dict[uuid.UUID, str]:
+        """The jobs the database has as running on this worker: id → lease id."""
+        rows = await self._rpc("worker_held_jobs", {"p_worker_id": self.worker_id})
+        return {uuid.UUID(r["id"]): str(r["lease_id"]) for r in rows or []}
 
     async def release(self, job: Job, reason: str) -> bool:
         return bool(
@@ -131,6 +161,7 @@ class Store:
         payload = [
             {
                 "id": str(stop.job.id),
+                "lease_id": str(stop.job.lease_id),
                 "reason": stop.reason,
                 "stopped_at": stop.stopped_at.isoformat(),
                 "detail": json.loads(json.dumps(stop.detail)),

@@ -149,7 +149,7 @@ def test_no_key_ever_reaches_the_browser(
 
     page.on("websocket", record)
     page.reload()
-    job = actions.enqueue(jobs, "demo.unhandled", {"note": "no worker takes this type"})
+    job = actions.enqueue(jobs, "demo.unhandled", {"note": "no worker takes this type"}, force=True)
     expect(row(page, job.id)).to_be_visible(timeout=10_000)
     page.locator(f".st-key-details-{job.id}").get_by_text("Details").click()
     expect(page.get_by_text("enqueued").first).to_be_visible(timeout=10_000)
@@ -189,7 +189,7 @@ def test_the_dock_pushes_changes_and_the_page_stops_asking(
     page.reload()
     page.wait_for_function(PUSHING, timeout=10_000)
     before = len(pushed)
-    job = actions.enqueue(jobs, "demo.unhandled", {"note": "pushed, not polled"})
+    job = actions.enqueue(jobs, "demo.unhandled", {"note": "pushed, not polled"}, force=True)
     expect(row(page, job.id)).to_be_visible(timeout=10_000)
     assert len(pushed) > before, "the change did not come through the push socket"
     assert all(frame.isdigit() for frame in pushed)  # version numbers only, never rows
@@ -210,7 +210,7 @@ def test_without_push_the_page_asks_on_its_timer(
     try:
         tab.goto(plain.url)
         tab.wait_for_function("() => window.__jobdockPush && window.__jobdockPush.timer !== null")
-        job = actions.enqueue(jobs, "demo.unhandled", {"note": "polled"})
+        job = actions.enqueue(jobs, "demo.unhandled", {"note": "polled"}, force=True)
         expect(row(tab, job.id)).to_be_visible(timeout=10_000)
         actions.cancel_and_delete(jobs, job.id, wait=0)
     finally:
@@ -220,7 +220,7 @@ def test_without_push_the_page_asks_on_its_timer(
 
 def test_details_are_drawn_only_once_opened(page: Page, jobs: Client) -> None:
     """A closed row sends no input, output or timeline: opening Details reruns and fills it."""
-    job = actions.enqueue(jobs, "demo.unhandled", {"note": "details on demand"})
+    job = actions.enqueue(jobs, "demo.unhandled", {"note": "details on demand"}, force=True)
     details = page.locator(f".st-key-details-{job.id}")
     expect(details).to_be_visible(timeout=10_000)
     expect(row(page, job.id).get_by_role("progressbar")).to_have_attribute("aria-valuenow", "0")
@@ -348,7 +348,7 @@ def test_tour_screenshot(
     queued = actions.enqueue(
         jobs,
         "process_document",
-        {"bucket": "documents", "path": "shared/tour/dune.pdf", "filename": "dune.pdf"},
+        {"bucket": "documents", "path": "service/tour/dune.pdf", "filename": "dune.pdf"},
     )
     expect(row(page, finished.id)).to_contain_text("completed", timeout=20_000)
     expect(row(page, broken.id)).to_contain_text("not valid XHTML", timeout=20_000)

@@ -330,3 +330,17 @@ def test_an_html_error_page_is_one_line(jobdock: Run, html_server: str, tmp_path
     document.write_text("# Notes\n")
     for args in (("upload", str(document)), ("enqueue", "demo.sleep"), ("list",), ("watch",)):
         one_line_error(jobdock(*args, SUPABASE_URL=html_server), 1, "failed")
+
+
+def test_an_unknown_job_type_is_refused_unless_forced(jobdock: Run) -> None:
+    refused = jobdock("enqueue", "no.such.type")
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "no worker handles job type 'no.such.type'" in lines[0]
+    assert refused.stdout == ""
+    forced = jobdock("--json", "enqueue", "no.such.type", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(jobdock("--json", "list", "--type", "no.such.type").stdout)[0]["status"] == (
+        "pending"
+    )

@@ -232,7 +232,10 @@ def test_studio_edits_that_are_legal_are_audited(sql: Sql) -> None:
 
 def test_insert_must_start_pending(sql: Sql) -> None:
     with pytest.raises(psycopg.errors.CheckViolation, match="must start as pending"):
-        sql("insert into public.background_jobs (job_type, status) values ('x', 'completed')")
+        sql(
+            "insert into public.background_jobs (job_type, status)"
+            " values ('demo.sleep', 'completed')"
+        )
 
 
 # -- fencing --
@@ -437,7 +440,9 @@ def test_users_only_touch_their_own_jobs(
     assert [j.id for j in actions.list_jobs(bob)] == [bobs.id]
     assert isinstance(actions.request_cancel(bob, bobs.id), actions.Done)
     with pytest.raises(APIError) as info:
-        alice.table("background_jobs").insert({"job_type": "x", "user_id": bob_id}).execute()
+        alice.table("background_jobs").insert(
+            {"job_type": "demo.sleep", "user_id": bob_id}
+        ).execute()
     assert info.value.code == "42501"
     with pytest.raises(APIError) as info:
         alice.table("background_jobs").update({"status": "cancelled"}).eq(
@@ -464,6 +469,7 @@ def last_signal(sql: Sql) -> int:
 
 
 def test_each_enqueue_statement_is_one_signal_naming_its_job_types(sql: Sql) -> None:
+    sql("insert into public.job_types (name) values ('a.one'), ('b.two') on conflict do nothing")
     last = last_signal(sql)
     sql(
         "insert into public.background_jobs (job_type)"

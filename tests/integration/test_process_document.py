@@ -115,7 +115,7 @@ def test_corrupt_documents_fail_readably(
     content: bytes,
     error: str,
 ) -> None:
-    path = f"shared/{uuid.uuid4()}/{filename}"
+    path = f"service/{uuid.uuid4()}/{filename}"
     service_client.storage.from_("documents").upload(path, content, {"content-type": "text/plain"})
     job = actions.enqueue(
         service_client,

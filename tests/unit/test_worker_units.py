@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from tests.documents import make_epub, make_markdown, make_pdf
-from worker.documents import DocumentError, parse, split
 from worker.engine import Worker, WorkerConfig
 from worker.handlers import default_registry
+from worker.parsing import DocumentError, parse, split
 from worker.stopping import CancelScope, JobCancelled, StopReason
 
 
