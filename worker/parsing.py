@@ -217,7 +217,8 @@ class _Archive:
         limits = self.limits
         more = "" if how == "declared" else "more than "
         if inflated > limits.max_member_bytes:
-            return f"inflates to {more}{_size(inflated)}; limit {_size(limits.max_member_bytes)}"
+            shown = inflated if how == "declared" else limits.max_member_bytes  # read so far
+            return f"inflates to {more}{_size(shown)}; limit {_size(limits.max_member_bytes)}"
         return _ratio_problem(inflated, compressed, limits, more)
 
     def read(self, name: str) -> bytes:
