@@ -51,6 +51,14 @@ def parser() -> argparse.ArgumentParser:
         help="restarts of a dead PostgreSQL tried in a row before localbase exits with an error"
         f" (default {RestartPolicy.max_attempts})",
     )
+    start.add_argument(
+        "--postgres-restart-delay",
+        type=_non_negative(float),
+        default=RestartPolicy.first_delay_seconds,
+        metavar="SECONDS",
+        help="wait before the first restart of a dead PostgreSQL; doubles per failed attempt"
+        f" (default {RestartPolicy.first_delay_seconds})",
+    )
     _realtime_options(start)
     return root
 
@@ -129,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         reset=args.reset,
         host=args.host,
         realtime=_realtime_config(args),
-        restart_policy=RestartPolicy(max_attempts=max(1, int(args.postgres_restart_attempts))),
+        restart_policy=RestartPolicy(
+            max_attempts=max(1, int(args.postgres_restart_attempts)),
+            first_delay_seconds=float(args.postgres_restart_delay),
+        ),
     )
     try:
         run(config)

@@ -25,7 +25,7 @@ JSON_TYPE = b"application/json; charset=utf-8"
 
 @dataclass(frozen=True)
 class RequestLimits:
-    max_query_bytes: int = 64 * 1024
+    max_query_bytes: int = 32 * 1024
     max_header_bytes: int = 16 * 1024
     max_headers_bytes: int = 32 * 1024
 
