@@ -90,9 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--only-isolation", action="store_true", help="just the last table")
     args = parser.parse_args()
     with localbase() as (stack, root):
         client = connect(stack.url, stack.service_key)
+        if args.only_isolation:
+            isolation_price(stack, root, client)
+            return
         with workers(stack, root, 1, "--job-types", "process_document", "--concurrency", "1") as (
             worker,
         ):

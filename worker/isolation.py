@@ -29,8 +29,17 @@ from worker.errors import IsolatedProcessDied, PermanentError, ResourceLimitExce
 
 Report = Callable[[Any], None]
 
-#: Imported once by the fork server, so each child starts in milliseconds.
-PRELOAD = ["worker.isolation", "worker.demo", "worker.parsing"]
+#: Imported once by the fork server, so each child starts in milliseconds instead of importing
+#: the parsing libraries again (about a second).
+PRELOAD = [
+    "worker.isolation",
+    "worker.demo",
+    "worker.documents",
+    "ebooklib.epub",
+    "lxml.etree",
+    "pypdf",
+    "pypdf.generic",
+]
 
 
 @dataclass(frozen=True)

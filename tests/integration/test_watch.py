@@ -66,7 +66,7 @@ def next_line(output: queue.Queue[str], timeout: float = 30) -> str:
 def test_watch_prints_changes(stack: LocalbaseProcess, lines: queue.Queue[str]) -> None:
     assert "watching background_jobs" in next_line(lines)
     client = connect(stack.url, stack.service_key)
-    job = actions.enqueue(client, "demo.unknown-type-nobody-claims", {"x": 1})
+    job = actions.enqueue(client, "demo.unknown-type-nobody-claims", {"x": 1}, force=True)
     line = next_line(lines)
     assert f'"id": "{job.id}"' in line
     assert '"change": "INSERT"' in line
