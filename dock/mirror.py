@@ -37,7 +37,7 @@ from typing import Any, assert_never
 from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
 
 from jobdock.clients import async_client
-from jobdock.models import Job, JobEvent, JobStatus
+from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo
 from jobdock.settings import Settings
 from supabase import AsyncClient
 
@@ -113,6 +113,8 @@ class MirrorSnapshot:
     problem: str | None
     synced_at: datetime | None
     stops: Mapping[uuid.UUID, JobEvent] = field(default_factory=dict)
+    #: The job types some live worker runs (None: not known yet).
+    handled_types: frozenset[str] | None = None
 
     @cached_property
     def groups(self) -> dict[JobStatus, tuple[Job, ...]]:
@@ -141,12 +143,15 @@ class JobMirror:
         resync_interval: float | None = 60.0,
         backoff: Sequence[float] = BACKOFF,
         realtime_settings: Settings | None = None,
+        roster_interval: float = 5.0,
     ) -> None:
         """``resync_interval``: REST resync even while live (None: never), because realtime
         delivery is at most once. ``realtime_settings``: where the websocket goes, when not
         where REST goes (a proxy)."""
         self._settings = settings
         self._resync_interval = resync_interval
+        self._roster_interval = roster_interval
+        self._handled_types: frozenset[str] | None = None
         self._realtime_settings = realtime_settings or settings
         self._fallback_interval = fallback_interval
         self._stale_after = stale_after
@@ -283,6 +288,7 @@ class JobMirror:
                 problem=None if live else self._problem,
                 synced_at=self._synced_at,
                 stops=MappingProxyType(dict(self._stops)),
+                handled_types=self._handled_types,
             )
         return current
 
@@ -344,6 +350,7 @@ class JobMirror:
                 tasks = [
                     group.create_task(self._keep_subscribed(), name="mirror-realtime"),
                     group.create_task(self._keep_synced(rest), name="mirror-resync"),
+                    group.create_task(self._keep_roster(rest), name="mirror-roster"),
                 ]
                 await self._stopping.wait()
                 for task in tasks:
@@ -417,6 +424,23 @@ class JobMirror:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._resync_needed.wait(), self._resync_wait(failures))
             self._resync_needed.clear()
+
+    async def _keep_roster(self, rest: AsyncClient) -> None:
+        """Which job types live workers run, read every ``roster_interval`` (``job_workers`` is
+        one small row per worker); a page redraws only when that set changes."""
+        while True:
+            try:
+                rows = (await rest.table("job_workers").select("*").execute()).data or []
+                now = datetime.now(UTC)
+                workers = [WorkerInfo.from_row(r) for r in rows if isinstance(r, Mapping)]
+                handled = frozenset(t for w in workers if w.live(now) for t in w.job_types)
+                with self._changed:
+                    if handled != self._handled_types:
+                        self._handled_types = handled
+                        self._touch()
+            except Exception as exc:  # the jobs themselves still show; the next read retries
+                log.warning("event=roster_failed error=%r", exc)
+            await asyncio.sleep(self._roster_interval)
 
     def _resync_wait(self, failures: int) -> float | None:
         """Until the next resync: the safety net while live; slow REST refresh otherwise."""

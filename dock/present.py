@@ -79,11 +79,14 @@ def badge(job: Job, now: datetime) -> str:
     return label
 
 
-def progress(job: Job) -> tuple[float, str] | None:
-    """The bar's value (0…1) and its text, for jobs that have or will have progress."""
+def progress(job: Job, handled: frozenset[str] | None = None) -> tuple[float, str] | None:
+    """The bar's value (0…1) and its text, for jobs that have or will have progress.
+    ``handled``: the job types live workers run (None: not known)."""
     if job.status is JobStatus.COMPLETED:
         return 1.0, "done"
     if job.status is JobStatus.PENDING:
+        if handled is not None and job.job_type not in handled:
+            return 0.0, f"waiting for a worker — no live worker runs {job.job_type}"
         return 0.0, "waiting for a worker"
     if job.status is not JobStatus.PROCESSING and job.progress.percent is None:
         return None
@@ -136,8 +139,9 @@ JOB_CSS = """
 """
 
 
-def job_html(job: Job, now: datetime) -> str:
-    """The job as one HTML fragment: title · file · id + badge, times, error, progress bar."""
+def job_html(job: Job, now: datetime, handled: frozenset[str] | None = None) -> str:
+    """The job as one HTML fragment: title · file · id + badge, times, error, progress bar.
+    ``handled``: the job types live workers run (None: not known)."""
     head = [f"<b>{_escape(job.job_type)}</b>"]
     if job.filename:
         head.append(f"<code>{_escape(job.filename)}</code>")
@@ -151,7 +155,7 @@ def job_html(job: Job, now: datetime) -> str:
     ]
     if job.last_error:
         parts.append(f'<div class="dock-error">{_escape(job.last_error)}</div>')
-    bar = progress(job)
+    bar = progress(job, handled)
     if bar is not None:
         value, text = bar
         parts.append(

@@ -159,7 +159,11 @@ def job_panel(
         jobs = snapshot.groups[status]
         if jobs:
             limit = state.shown(status, options.rows_per_group)
-            slots.update(job_group(status, jobs, limit, options, now, deleting, timeline))
+            slots.update(
+                job_group(
+                    status, jobs, limit, options, now, deleting, timeline, snapshot.handled_types
+                )
+            )
     return slots
 
 
@@ -171,11 +175,12 @@ def job_group(
     now: datetime,
     deleting: set[str],
     timeline: Timeline,
+    handled: frozenset[str] | None = None,
 ) -> dict[str, DeltaGenerator]:
     st.subheader(present.group_title(status, len(jobs)))
     slots = {}
     for job in jobs[:limit]:
-        slot = job_row(job, now, str(job.id) in deleting, timeline)
+        slot = job_row(job, now, str(job.id) in deleting, timeline, handled)
         if slot is not None:
             slots[str(job.id)] = slot
     hidden, shrinkable = len(jobs) - limit, limit > options.rows_per_group
@@ -201,13 +206,19 @@ def job_group(
     return slots
 
 
-def job_row(job: Job, now: datetime, deleting: bool, timeline: Timeline) -> DeltaGenerator | None:
+def job_row(
+    job: Job,
+    now: datetime,
+    deleting: bool,
+    timeline: Timeline,
+    handled: frozenset[str] | None = None,
+) -> DeltaGenerator | None:
     """Few, light elements per row, as a browser's work grows with every element of the page:
     the job (one HTML fragment: text, badge, progress bar), its buttons, and Details."""
     row = st.container(
         border=True, key=state.row_key(job.id), horizontal=True, vertical_alignment="center"
     )
-    row.html(present.job_html(job, now))
+    row.html(present.job_html(job, now, handled))
     slot = row.empty() if deleting else None
     if slot is not None:
         slot.caption("deleting…")

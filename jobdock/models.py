@@ -154,3 +154,30 @@ class JobEvent:
     @property
     def stopped_at(self) -> datetime | None:
         return parse_time(self.detail.get("stopped_at"))
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A row of ``job_workers``: a worker process, the job types it runs, its last heartbeat."""
+
+    id: str
+    job_types: tuple[str, ...]
+    heartbeat_at: datetime | None
+    lease_seconds: float
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> WorkerInfo:
+        types = row.get("job_types")
+        return cls(
+            id=str(row["id"]),
+            job_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+            heartbeat_at=parse_time(row.get("heartbeat_at")),
+            lease_seconds=float(row.get("lease_seconds") or 30),
+        )
+
+    def live(self, now: datetime) -> bool:
+        """Heartbeating: others will not take its jobs."""
+        return (
+            self.heartbeat_at is not None
+            and (now - self.heartbeat_at).total_seconds() < self.lease_seconds
+        )

@@ -179,3 +179,21 @@ def test_a_channel_closed_by_the_server_is_rebuilt_at_once_and_resynced(
         assert mirror.wait_for(lambda s: s.live and missed.id in s.jobs, WAIT)
         after = actions.enqueue(jobs, "demo.sleep")
         assert mirror.wait_for(has(after.id), WAIT)
+
+
+def test_the_mirror_knows_which_job_types_live_workers_run(
+    localbase: LocalbaseProcess, jobs: Client, admin_sql: Callable[[str], None]
+) -> None:
+    admin_sql("delete from public.job_workers")
+    settings = Settings(supabase_url=localbase.url)
+    with running(JobMirror(settings, roster_interval=0.05)) as mirror:
+        assert mirror.wait_for(lambda s: s.handled_types == frozenset(), WAIT)
+        admin_sql("select public.worker_heartbeat('roster-w1', 30, null, 'h', 1, '{demo.sleep}')")
+        assert mirror.wait_for(lambda s: s.handled_types == {"demo.sleep"}, WAIT)
+        # A worker whose heartbeat is older than its lease is not live any more.
+        admin_sql(
+            "update public.job_workers set heartbeat_at = now() - interval '1 minute'"
+            " where id = 'roster-w1'"
+        )
+        assert mirror.wait_for(lambda s: s.handled_types == frozenset(), WAIT)
+    admin_sql("delete from public.job_workers")

@@ -98,6 +98,14 @@ def test_text_from_the_database_is_never_markup() -> None:
 
 def test_progress_per_state() -> None:
     assert present.progress(job(JobStatus.PENDING)) == (0.0, "waiting for a worker")
+    assert present.progress(job(JobStatus.PENDING), frozenset({"process_document"})) == (
+        0.0,
+        "waiting for a worker",
+    )
+    assert present.progress(job(JobStatus.PENDING), frozenset({"demo.sleep"})) == (
+        0.0,
+        "waiting for a worker — no live worker runs process_document",
+    )
     assert present.progress(job(JobStatus.COMPLETED)) == (1.0, "done")
     assert present.progress(job(JobStatus.PROCESSING)) == (0.0, "starting · 0%")
     assert present.progress(job(JobStatus.FAILED)) is None

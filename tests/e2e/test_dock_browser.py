@@ -151,6 +151,8 @@ def test_no_key_ever_reaches_the_browser(
     page.reload()
     job = actions.enqueue(jobs, "demo.unhandled", {"note": "no worker takes this type"}, force=True)
     expect(row(page, job.id)).to_be_visible(timeout=10_000)
+    # The dock's worker runs the demo types, not this one: the row says so.
+    expect(row(page, job.id)).to_contain_text("no live worker runs demo.unhandled", timeout=15_000)
     page.locator(f".st-key-details-{job.id}").get_by_text("Details").click()
     expect(page.get_by_text("enqueued").first).to_be_visible(timeout=10_000)
     html = httpx.get(dock.url, timeout=10).text
