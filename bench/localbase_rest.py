@@ -2,14 +2,18 @@
 
 Prints a table: p50/p99 latency of a one-row select and of an update (sync ``supabase``),
 requests/s with 8 concurrent async clients, cold start (initdb + bootstrap) and warm start.
+Then the hardening figures: the parse time of the worst 8 KB query found for each part of
+the REST grammar, and 50 concurrent clients for ``--load-seconds``: requests/s, p99 and
+dropped connections (a request that got no HTTP answer at all).
 
-    .venv/bin/python bench/localbase_rest.py [--requests 2000] [--starts 5]
+    .venv/bin/python bench/localbase_rest.py [--requests 2000] [--starts 5] [--load-seconds 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -18,6 +22,9 @@ from pathlib import Path
 
 import httpx
 import psycopg
+
+from localbase.rest.errors import RestError
+from localbase.rest.query import parse_query
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -96,12 +103,118 @@ async def throughput(stack: LocalbaseProcess, seconds: float, clients: int) -> f
     return done / (time.perf_counter() - began)
 
 
+QUERY_CHARS = 8 * 1024
+
+
+def _fill(unit: str, head: str = "", tail: str = "") -> str:
+    """``head`` + ``unit`` repeated + ``tail``, 8 KB in all."""
+    return head + unit * ((QUERY_CHARS - len(head) - len(tail)) // len(unit)) + tail
+
+
+#: Hostile and merely large 8 KB queries, by the grammar part they exercise.
+WORST_QUERIES: dict[str, list[list[tuple[str, str]]]] = {
+    "field / JSON path": [
+        [("select", _fill("->>>", "input_data", "-"))],
+        [("select", _fill("->b", "a"))],
+        [("select", _fill("x", "", "->"))],
+        [(_fill("->>a", "input_data")[:1024], "eq.1")],
+    ],
+    "select list": [
+        [("select", _fill("a,"))],
+        [("select", _fill("al:a->b::text,"))],
+        [("select", _fill(":"))],
+    ],
+    "filter values and in-lists": [
+        [("a", _fill("x,", "in.(", ")"))],
+        [("a", _fill('"x\\",', "in.(", ")"))],
+        [("a", _fill("x", "eq."))],
+    ],
+    "logic trees": [
+        [("or", _fill("a.eq.1,", "(", "a.eq.1)"))],
+        [("or", _fill("and(", "(", "a.eq.1" + ")" * 33))],
+        [("or", _fill("x,", "(a.cs.{", "})"))],
+    ],
+    "order": [
+        [("order", _fill("a.desc.nullsfirst,"))],
+        [("order", _fill("->>>", "a", "-.desc"))],
+    ],
+    "many parameters": [[("a", "eq.1")] * (QUERY_CHARS // 7)],
+}
+
+
+def parse_times(repeats: int = 30) -> dict[str, float]:
+    """Median parse time (s) of the slowest query of each grammar part."""
+
+    def once(params: list[tuple[str, str]]) -> float:
+        began = time.perf_counter()
+        with contextlib.suppress(RestError):
+            parse_query(params)
+        return time.perf_counter() - began
+
+    return {
+        part: max(statistics.median(once(q) for _ in range(repeats)) for q in queries)
+        for part, queries in WORST_QUERIES.items()
+    }
+
+
+async def load(
+    stack: LocalbaseProcess, seconds: float, clients: int
+) -> tuple[float, list[float], int, int]:
+    """``clients`` loops of one-row selects over one shared pool, as an application would:
+    requests/s, latencies (s), answered requests and dropped ones (no HTTP answer)."""
+    latencies: list[float] = []
+    dropped = 0
+    deadline = time.perf_counter() + seconds
+    headers = {"apikey": stack.service_key, "Authorization": f"Bearer {stack.service_key}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as http:
+
+        async def one_client(index: int) -> None:
+            nonlocal dropped
+            n = index
+            while time.perf_counter() < deadline:
+                n += clients
+                began = time.perf_counter()
+                try:
+                    response = await http.get(
+                        "/rest/v1/bench_items", params={"select": "*", "id": f"eq.{n % 1000 + 1}"}
+                    )
+                except httpx.TransportError:
+                    dropped += 1
+                    continue
+                latencies.append(time.perf_counter() - began)
+                assert response.status_code == 200, response.text
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+    return len(latencies) / (time.perf_counter() - began), latencies, len(latencies), dropped
+
+
+def print_hardening(
+    parse: dict[str, float], concurrent: tuple[float, list[float], int, int], seconds: float
+) -> None:
+    print("\nParse time of the slowest 8 KB query per grammar part (median of 30 runs)\n")
+    print("| grammar part | parse time | aim |")
+    print("|---|---|---|")
+    for part, value in parse.items():
+        print(f"| {part} | {value * 1000:.2f} ms | ≤ 1 ms |")
+    rps, latencies, answered, dropped = concurrent
+    print(f"\n50 concurrent clients (one shared httpx pool), one-row select, {seconds:.0f} s\n")
+    print("| requests/s | p50 | p99 | answered | dropped connections |")
+    print("|---|---|---|---|---|")
+    print(
+        f"| {rps:.0f} | {percentile(latencies, 0.5) * 1000:.1f} ms | "
+        f"{percentile(latencies, 0.99) * 1000:.1f} ms | {answered} | {dropped} (aim: 0) |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--load-seconds", type=float, default=60.0)
     args = parser.parse_args()
+    parse = parse_times()
     with tempfile.TemporaryDirectory() as tmp:
         cold, warm = timed_starts(Path(tmp), args.starts)
         stack = LocalbaseProcess(Path(tmp) / "main")
@@ -111,6 +224,7 @@ def main() -> None:
                 conn.execute(SCHEMA.encode())
             samples = latencies(stack, args.requests)
             rps = asyncio.run(throughput(stack, args.seconds, 8))
+            concurrent = asyncio.run(load(stack, args.load_seconds, 50))
         finally:
             stack.stop()
     print(f"localbase /rest/v1 — {args.requests} requests per operation, sync supabase client\n")
@@ -138,6 +252,7 @@ def main() -> None:
         f"\n8 concurrent async clients, one-row select: **{rps:.0f} requests/s** "
         f"over {args.seconds:.0f} s"
     )
+    print_hardening(parse, concurrent, args.load_seconds)
 
 
 if __name__ == "__main__":
