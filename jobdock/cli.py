@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import stat
@@ -281,12 +282,20 @@ COMMANDS: dict[str, Callable[[Client, Output, argparse.Namespace], int]] = {
 }
 
 
+JSON_HELP = "machine-readable output (before or after the command)"
+
+
 def parser() -> argparse.ArgumentParser:
     root = _Parser(prog="jobdock", description="Manage jobdock background jobs.")
-    root.add_argument("--json", action="store_true", help="machine-readable output")
+    root.add_argument("--json", action="store_true", help=JSON_HELP)
+    # Accepted after the command too (``jobdock list --json``); SUPPRESS keeps a --json given
+    # before it from being reset by the subcommand's default.
+    options = _Parser(add_help=False)
+    options.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
     sub = root.add_subparsers(dest="command", required=True)
+    add = functools.partial(sub.add_parser, parents=[options])
 
-    p = sub.add_parser("enqueue", help="enqueue a job; prints its id")
+    p = add("enqueue", help="enqueue a job; prints its id")
     p.add_argument("job_type", metavar="TYPE")
     p.add_argument("--input", type=_json_object, default={}, help="input_data as a JSON object")
     p.add_argument("--max-retries", type=_non_negative_int, default=3)
@@ -296,7 +305,7 @@ def parser() -> argparse.ArgumentParser:
         help="queue it even if no worker has registered this job type",
     )
 
-    p = sub.add_parser("list", help="list jobs, newest first")
+    p = add("list", help="list jobs, newest first")
     p.add_argument("--status", type=JobStatus, choices=list(JobStatus))
     p.add_argument("--type")
 
@@ -306,21 +315,21 @@ def parser() -> argparse.ArgumentParser:
         ("retry", "Retry a failed job"),
         ("dismiss", "X: delete a finished job"),
     ):
-        sub.add_parser(name, help=text).add_argument("job_id", metavar="ID", type=_job_id)
+        add(name, help=text).add_argument("job_id", metavar="ID", type=_job_id)
 
-    p = sub.add_parser("cancel", help="Cancel & Delete")
+    p = add("cancel", help="Cancel & Delete")
     p.add_argument("job_id", metavar="ID", type=_job_id)
     p.add_argument("--wait-ms", type=_milliseconds, default=100)
     p.add_argument("--ack", action="store_true", help="wait for the worker to confirm the stop")
     p.add_argument("--ack-timeout-ms", type=_milliseconds, default=2000)
 
-    p = sub.add_parser("cancel-all", help="Cancel all processing (and pending) jobs")
+    p = add("cancel-all", help="Cancel all processing (and pending) jobs")
     p.add_argument("--wait-ms", type=_milliseconds, default=200)
 
-    p = sub.add_parser("upload", help="store a document and enqueue process_document")
+    p = add("upload", help="store a document and enqueue process_document")
     p.add_argument("file", metavar="FILE", type=Path)
 
-    sub.add_parser("watch", help="live tail of job changes (Realtime)")
+    add("watch", help="live tail of job changes (Realtime)")
     return root
 
 

@@ -344,3 +344,19 @@ def test_an_unknown_job_type_is_refused_unless_forced(jobdock: Run) -> None:
     assert json.loads(jobdock("--json", "list", "--type", "no.such.type").stdout)[0]["status"] == (
         "pending"
     )
+
+
+def test_json_is_accepted_before_or_after_the_command(jobdock: Run) -> None:
+    job_id = enqueue(jobdock)
+    after = jobdock("list", "--json")
+    assert after.returncode == 0, after.stderr
+    assert [j["id"] for j in json.loads(after.stdout)] == [job_id]
+    assert json.loads(jobdock("show", job_id, "--json").stdout)["job"]["id"] == job_id
+    assert json.loads(jobdock("--json", "show", job_id).stdout)["job"]["id"] == job_id
+    assert json.loads(jobdock("--json", "list", "--status", "pending", "--json").stdout)
+    plain = jobdock("list")
+    assert job_id in plain.stdout
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(plain.stdout)
+    forced = jobdock("enqueue", "demo.sleep", "--json")
+    assert uuid.UUID(json.loads(forced.stdout)["id"])
