@@ -76,7 +76,7 @@ MODES = [
         "stubborn handler (isolated process, grace 1 s)",
         "demo.stubborn",
         {"seconds": LONG},
-        ("--grace", "1"),
+        ("--kill-grace", "1"),
         jobs=20,
         aim="≤ grace + 100 ms",
     ),

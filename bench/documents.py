@@ -29,7 +29,7 @@ from tests.conftest import connect
 from tests.documents import MiB, make_large_epub, make_large_markdown, make_large_pdf
 from tests.worker_process import WorkerProcess
 from worker import isolation
-from worker.documents import DocumentConfig, parse_document
+from worker.handlers.documents import DocumentConfig, parse_document
 
 FORMATS: dict[str, Callable[[], bytes]] = {
     "EPUB": lambda: make_large_epub(48 * MiB),

@@ -19,6 +19,8 @@ FAST = (
     "2",
     "--grace",
     "1",
+    "--kill-grace",
+    "1",
     "--fallback-poll",
     "0.2",
     "--idle-poll",

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import dataclasses
 import re
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 
 from jobdock.settings import get_settings
 from worker import logs
-from worker.engine import Worker, WorkerConfig
-from worker.handlers import default_registry
+from worker.config import WorkerConfig
+from worker.engine import Worker
+from worker.registry import default_registry
 
 _WORKER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -40,52 +40,76 @@ def _worker_id(text: str) -> str:
     return text
 
 
+#: Options that set a ``WorkerConfig`` field of the same name: (flag, field, type, help).
+#: Their defaults are the dataclass's own, shown in ``--help``.
+OPTIONS: tuple[tuple[str, str, argparse._ActionType, str], ...] = (
+    ("--concurrency", "concurrency", _positive(int), "jobs run at once"),
+    (
+        "--grace",
+        "shutdown_grace_seconds",
+        _positive(float),
+        "seconds running jobs may finish on shutdown before they are handed back",
+    ),
+    (
+        "--kill-grace",
+        "kill_grace_seconds",
+        _positive(float),
+        "seconds an isolated handler has between SIGTERM and SIGKILL after a stop",
+    ),
+    (
+        "--fallback-poll",
+        "fallback_poll_seconds",
+        _positive(float),
+        "seconds between status polls while Realtime is down",
+    ),
+    (
+        "--lease",
+        "lease_seconds",
+        _positive(float),
+        "seconds without a heartbeat after which other workers reclaim jobs",
+    ),
+    (
+        "--idle-poll",
+        "idle_poll_seconds",
+        _positive(float),
+        "seconds between safety polls for new work while Realtime is healthy",
+    ),
+    (
+        "--feed-rebuild-after",
+        "feed_rebuild_after_seconds",
+        _positive(float),
+        "rebuild the Realtime client after it has been down this many seconds",
+    ),
+    (
+        "--progress-interval",
+        "progress_interval_seconds",
+        _positive(float),
+        "seconds between progress writes (all running jobs' progress goes in one call)",
+    ),
+)
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(WorkerConfig)}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m worker",
         description="Run jobdock jobs; stop them the moment they are "
         "cancelled, force-failed or deleted.",
     )
-    p.add_argument("--concurrency", type=_positive(int), default=4)
-    p.add_argument("--worker-id", type=_worker_id, default=f"{socket.gethostname()}-{os.getpid()}")
+    p.add_argument(
+        "--worker-id", type=_worker_id, help="default: <hostname>-<pid>", default=argparse.SUPPRESS
+    )
     p.add_argument("--job-types", help="comma-separated job types to take (default: all known)")
-    p.add_argument(
-        "--grace",
-        type=_positive(float),
-        default=5.0,
-        help="seconds to let jobs finish on shutdown, and before a hard stop",
-    )
-    p.add_argument(
-        "--fallback-poll",
-        type=_positive(float),
-        default=0.5,
-        help="seconds between status polls while Realtime is down",
-    )
+    for flag, name, kind, text in OPTIONS:
+        p.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=argparse.SUPPRESS,
+            help=f"{text} (default {_DEFAULTS[name]:g})",
+        )
     p.add_argument("--no-realtime", action="store_true", help="poll only (for comparison)")
-    p.add_argument(
-        "--lease",
-        type=_positive(float),
-        default=30.0,
-        help="seconds without a heartbeat after which other workers reclaim jobs",
-    )
-    p.add_argument(
-        "--idle-poll",
-        type=_positive(float),
-        default=2.0,
-        help="safety poll for new work while Realtime is healthy",
-    )
-    p.add_argument(
-        "--feed-rebuild-after",
-        type=_positive(float),
-        default=20.0,
-        help="rebuild the Realtime client after it has been down this long",
-    )
-    p.add_argument(
-        "--progress-interval",
-        type=_positive(float),
-        default=0.5,
-        help="seconds between progress writes (all running jobs' progress goes in one call)",
-    )
     p.add_argument(
         "--realtime-url", help="Realtime endpoint when it differs from SUPABASE_URL (e.g. a proxy)"
     )
@@ -105,25 +129,21 @@ def config_from(args: argparse.Namespace) -> WorkerConfig:
                 f"python -m worker: unknown job type(s): {', '.join(unknown)}; "
                 f"known: {', '.join(registry.names)}"
             )
+    given = {name: getattr(args, name) for _, name, _, _ in OPTIONS if hasattr(args, name)}
+    if hasattr(args, "worker_id"):
+        given["worker_id"] = args.worker_id
     return WorkerConfig(
         supabase_url=settings.supabase_url,
         service_key=settings.supabase_service_role_key,
-        worker_id=args.worker_id,
-        concurrency=args.concurrency,
         job_types=job_types or tuple(registry.names),
-        grace=args.grace,
-        fallback_poll=args.fallback_poll,
         realtime=not args.no_realtime,
-        lease_seconds=args.lease,
-        idle_poll=args.idle_poll,
-        feed_rebuild_after=args.feed_rebuild_after,
-        progress_interval=args.progress_interval,
         realtime_url=args.realtime_url,
+        **given,
     )
 
 
 async def serve(config: WorkerConfig) -> None:
-    worker = Worker(config, default_registry())
+    worker = await Worker.connect(config, default_registry())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.request_shutdown)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from jobdock.models import Job
 from worker.stopping import CancelScope
+
+
+@dataclass(frozen=True)
+class Result:
+    """A handler's output; ``chunks`` are written atomically with the completion."""
+
+    output: Any
+    chunks: list[dict[str, Any]] | None = None
+
 
 Reporter = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 Downloader = Callable[[str, str], Coroutine[Any, Any, bytes]]

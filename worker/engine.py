@@ -18,21 +18,22 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from storage3.exceptions import StorageApiError
 
-from jobdock.models import Job
-from supabase import AsyncClient, acreate_client
+from jobdock.models import Job, JobStatus
+from supabase import acreate_client
 from worker import execution, logs
 from worker.batching import Batcher
-from worker.context import JobContext
+from worker.config import WorkerConfig
+from worker.context import JobContext, Result
 from worker.errors import PermanentError, UnknownJobType
-from worker.feed import ChangeFeed, FeedHandlers, Row
-from worker.handlers import Registry, Result
+from worker.feed import ChangeFeed, FeedEvent, FeedHandlers, JobChanged, JobDeleted, WorkAnnounced
 from worker.progress import ProgressWriter, Report
+from worker.registry import Registry
 from worker.retries import is_transient, persist
-from worker.stopping import CancelScope, JobCancelled, StopReason
+from worker.stopping import CancelScope, JobCancelled, StopReason, stop_reason
 from worker.store import Stop, Store
 
 #: A document's chunks are written in parts of at most this many bytes of JSON, so no request
@@ -40,23 +41,6 @@ from worker.store import Stop, Store
 CHUNK_PART_BYTES = 4 * 1024 * 1024
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    supabase_url: str
-    service_key: str
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    concurrency: int = 4
-    job_types: tuple[str, ...] | None = None
-    grace: float = 5.0
-    fallback_poll: float = 0.5
-    realtime: bool = True
-    lease_seconds: float = 30.0
-    idle_poll: float = 2.0
-    progress_interval: float = 0.5  # the dock redraws every 0.5 s: faster is not seen
-    feed_rebuild_after: float = 20.0
-    realtime_url: str | None = None
 
 
 @dataclass
@@ -70,19 +54,29 @@ class RunningJob:
 
 
 class Worker:
-    def __init__(self, config: WorkerConfig, registry: Registry) -> None:
+    """One worker process's jobs: claims them, runs them, stops them. Build it with
+    ``connect``; ``run`` serves until ``request_shutdown``."""
+
+    def __init__(self, config: WorkerConfig, registry: Registry, store: Store) -> None:
         self.config = config
         self.registry = registry
+        self.store = store
         self.running: dict[uuid.UUID, RunningJob] = {}
         self.stopping = asyncio.Event()
         self.wake = asyncio.Event()
         self.feed_down = asyncio.Event()
         self.feed_down.set()
         self.feed: ChangeFeed | None = None
-        self.store: Store | None = None
-        self.completions: Batcher[tuple[Job, Any], bool] | None = None
-        self.stops: Batcher[Stop, None] | None = None
-        self.progress: ProgressWriter | None = None
+        self.completions: Batcher[tuple[Job, Any], bool] = Batcher(
+            store.complete_many, "complete-batches"
+        )
+        self.stops: Batcher[Stop, None] = Batcher(store.record_stops, "stop-batches")
+        self.progress = ProgressWriter(
+            self._send_progress,
+            self._progress_lost,
+            config.progress_interval_seconds,
+            config.worker_id,
+        )
         self.checks = 0  # database reads spent on cancellation checks (fallback + resync)
         self.stopped_jobs = 0
         self._resync: asyncio.Task[None] | None = None
@@ -102,23 +96,16 @@ class Worker:
 
     @property
     def _write_deadline(self) -> float:
-        """How long a final write is retried: twice the lease, the time other workers give
-        this one before they take its jobs."""
-        return 2 * self.config.lease_seconds
+        return self.config.write_deadline_seconds
+
+    @classmethod
+    async def connect(cls, config: WorkerConfig, registry: Registry) -> Worker:
+        client = await acreate_client(config.supabase_url, config.service_key)
+        return cls(config, registry, Store(client, config.worker_id))
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
         """Serve until ``request_shutdown``; then drain, hand back, and return."""
-        client = await acreate_client(self.config.supabase_url, self.config.service_key)
-        self.store = Store(client, self.config.worker_id)
-        self.completions = Batcher(self.store.complete_many, "complete-batches")
-        self.stops = Batcher(self.store.record_stops, "stop-batches")
-        self.progress = ProgressWriter(
-            self._send_progress,
-            self._progress_lost,
-            self.config.progress_interval,
-            self.config.worker_id,
-        )
         await self._heartbeat()
         logs.event(
             "worker_started",
@@ -142,7 +129,7 @@ class Worker:
                 for task in side:
                     task.cancel()
         finally:
-            await self._retire(client)
+            await self._retire()
 
     def request_shutdown(self) -> None:
         if not self.stopping.is_set():
@@ -155,26 +142,25 @@ class Worker:
     async def _drain(self) -> None:
         tasks = [r.task for r in self.running.values() if r.task is not None]
         if tasks:
-            await asyncio.wait(tasks, timeout=self.config.grace)
+            await asyncio.wait(tasks, timeout=self.config.shutdown_grace_seconds)
         for running in list(self.running.values()):
             running.scope.stop(StopReason.SHUTDOWN, "shutdown")
         tasks = [r.task for r in self.running.values() if r.task is not None]
         if tasks:
             # Isolated handlers are killed after the grace; a blocking handler that ignores its
             # flag ends with this process (its job is reclaimed once the lease expires).
-            _, stuck = await asyncio.wait(tasks, timeout=self.config.grace + 1)
+            _, stuck = await asyncio.wait(tasks, timeout=self.config.kill_grace_seconds + 1)
             for task in stuck:
                 logs.event("handler_unresponsive", task=task.get_name(), at="shutdown")
 
-    async def _retire(self, client: AsyncClient) -> None:
-        assert self.store is not None
+    async def _retire(self) -> None:
         with contextlib.suppress(Exception):
             await self.store.retire()
         logs.event(
             "worker_stopped", worker_id=self.config.worker_id, stopped_jobs=self.stopped_jobs
         )
         with contextlib.suppress(Exception):
-            await client.postgrest.aclose()
+            await self.store.close()
 
     def _make_feed(self) -> ChangeFeed:
         url = self.config.realtime_url or self.config.supabase_url
@@ -182,36 +168,29 @@ class Worker:
             url,
             self.config.service_key,
             self.config.worker_id,
-            FeedHandlers(self._on_update, self._on_delete, self._on_new_work, self._on_feed_state),
-            rebuild_after=self.config.feed_rebuild_after,
+            FeedHandlers(self._on_event, self._on_feed_state),
+            rebuild_after=self.config.feed_rebuild_after_seconds,
         )
 
     # -- realtime callbacks: hand off only --------------------------------------------------------
-    def _on_update(self, record: Row) -> None:
-        running = self._running(record.get("id"))
-        if running is None:
-            return
-        if record.get("status") == "processing" and record.get("lease_id") == str(
-            running.job.lease_id
-        ):
-            return  # our own progress write
-        running.scope.stop(StopReason.for_status(record.get("status")), "realtime")
-
-    def _on_delete(self, old: Row) -> None:
-        running = self._running(old.get("id"))
-        if running is not None:
-            running.scope.stop(StopReason.DELETED, "realtime")
-
-    def _on_new_work(self, record: Row) -> None:
-        """A signal (``job_types``) or a job back to pending (``job_type``): wake the claim loop
-        unless none of the work is of a type this worker handles."""
-        types = record.get("job_types")
-        announced = set(types) if isinstance(types, list) else {record.get("job_type")}
-        wanted = self.config.job_types
-        if wanted is not None and None not in announced and announced.isdisjoint(wanted):
-            return
-        self._backlog = True
-        self.wake.set()
+    def _on_event(self, event: FeedEvent) -> None:
+        match event:
+            case JobChanged(job_id, status, lease):
+                running = self.running.get(job_id)
+                if running is None:
+                    return
+                reason = stop_reason(running.job.lease_id, status, lease)
+                if reason is not None:  # None: our own progress write
+                    running.scope.stop(reason, "realtime")
+            case JobDeleted(job_id):
+                if (running := self.running.get(job_id)) is not None:
+                    running.scope.stop(StopReason.DELETED, "realtime")
+            case WorkAnnounced():
+                if event.concerns(self.config.job_types):
+                    self._backlog = True
+                    self.wake.set()
+            case _:
+                assert_never(event)
 
     def _on_feed_state(self, healthy: bool) -> None:
         if healthy:
@@ -222,15 +201,8 @@ class Worker:
         else:
             self.feed_down.set()
 
-    def _running(self, job_id: object) -> RunningJob | None:
-        try:
-            return self.running.get(uuid.UUID(str(job_id)))
-        except ValueError:
-            return None
-
     # -- loops ----------------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        assert self.store is not None
         while not self.stopping.is_set():
             self.wake.clear()
             free = self.config.concurrency - self._busy_slots()
@@ -253,7 +225,11 @@ class Worker:
                     self._backlog = True  # more may be waiting (or the call failed: retry)
                     if claimed:
                         continue
-            idle = self.config.idle_poll if self._feed_healthy else self.config.fallback_poll
+            idle = (
+                self.config.idle_poll_seconds
+                if self._feed_healthy
+                else self.config.fallback_poll_seconds
+            )
             try:
                 await asyncio.wait_for(self.wake.wait(), idle)
             except TimeoutError:
@@ -282,7 +258,6 @@ class Worker:
                 await self._reconcile()
 
     async def _heartbeat(self) -> bool:
-        assert self.store is not None
         result = await self._guarded(
             "heartbeat",
             self.store.heartbeat(
@@ -298,7 +273,7 @@ class Worker:
                 await self._wait_feed_down()
                 continue
             await self._check_running("fallback_poll")
-            await asyncio.sleep(self.config.fallback_poll)
+            await asyncio.sleep(self.config.fallback_poll_seconds)
 
     async def _wait_feed_down(self) -> None:
         while not self.feed_down.is_set():
@@ -306,7 +281,6 @@ class Worker:
 
     async def _check_running(self, why: str) -> None:
         """Stop every running job that the database no longer has as ours."""
-        assert self.store is not None
         snapshot = dict(self.running)
         if not snapshot:
             return
@@ -315,9 +289,9 @@ class Worker:
         if states is None:
             return
         for job_id, running in snapshot.items():
-            status, lease = states.get(job_id, (None, None))
-            if status != "processing" or lease != str(running.job.lease_id):
-                running.scope.stop(StopReason.for_status(status), why)
+            reason = stop_reason(running.job.lease_id, *states.get(job_id, (None, None)))
+            if reason is not None:
+                running.scope.stop(reason, why)
 
     async def _resync_all(self) -> None:
         await self._check_running("resync")
@@ -327,7 +301,6 @@ class Worker:
         """Fail (for a retry) every job the database has as running here that this worker no
         longer runs: an attempt whose outcome could not be written must not stay
         ``processing`` for good, kept alive by this worker's heartbeat."""
-        assert self.store is not None
         async with self._claiming:
             held = await self._guarded("reconcile", self.store.held())
             stray = {i: lease for i, lease in (held or {}).items() if i not in self.running}
@@ -376,7 +349,6 @@ class Worker:
                 error=repr(exc)[:200],
             )
         finally:
-            assert self.progress is not None
             self.progress.forget(job.id)
             self.running.pop(job.id, None)
             self.wake.set()
@@ -396,7 +368,7 @@ class Worker:
             lambda bucket, path: self._download(job, bucket, path),
         )
         try:
-            result = await execution.run(handler, ctx, self.config.grace)
+            result = await execution.run(handler, ctx, self.config.kill_grace_seconds)
         except JobCancelled:
             await self._stopped(running)
         except Exception as exc:
@@ -438,8 +410,6 @@ class Worker:
 
     async def _write_outcome(self, job: Job, result: Any) -> bool:
         """The fenced completion (a document's chunks in parts first); False: not ours."""
-        assert self.store is not None
-        assert self.completions is not None
         store, completions, deadline = self.store, self.completions, self._write_deadline
         if not (isinstance(result, Result) and result.chunks is not None):
             output = result.output if isinstance(result, Result) else result
@@ -453,7 +423,6 @@ class Worker:
         )
 
     async def _finish_failed(self, running: RunningJob, error: str, retryable: bool) -> None:
-        assert self.store is not None
         store, job = self.store, running.job
         written = await _shielded(
             persist(lambda: store.fail(job, error, retryable), "fail", self._write_deadline)
@@ -471,17 +440,15 @@ class Worker:
 
     async def _lost(self, running: RunningJob) -> None:
         """A fenced write matched nothing: find out why, and stop."""
-        assert self.store is not None
         job = running.job
         states = await self._guarded("lost", self.store.states([job.id])) or {}
         status, lease = states.get(job.id, (None, None))
-        if status == "completed" and lease == str(job.lease_id):
+        if status == JobStatus.COMPLETED and lease == str(job.lease_id):
             return  # our own completion, written by an earlier try whose answer was lost
         running.scope.stop(StopReason.for_status(status), "fence")
         await self._stopped(running)
 
     async def _stopped(self, running: RunningJob) -> None:
-        assert self.store is not None
         stopped_at = datetime.now(UTC)
         scope, job = running.scope, running.job
         reason = scope.reason or StopReason.LEASE_LOST
@@ -503,7 +470,6 @@ class Worker:
             "via": scope.via,
         }
         stops, store, deadline = self.stops, self.store, self._write_deadline
-        assert stops is not None
         stop = Stop(job, reason.value, stopped_at, detail)
         await _shielded(
             self._guarded("record_stopped", persist(lambda: stops.submit(stop), "stop", deadline))
@@ -518,32 +484,27 @@ class Worker:
     async def _report(self, running: RunningJob, progress: dict[str, Any]) -> None:
         """Progress is written with the worker's next batch (see ``worker.progress``)."""
         if not running.scope.stopped:
-            assert self.progress is not None
             self.progress.report(running.job, progress)
 
     async def _send_progress(self, reports: Sequence[Report]) -> set[uuid.UUID]:
         """Write the reports of jobs still running here; nothing for a job that stopped."""
-        assert self.store is not None
         live = [(job, p) for job, p in reports if self._still_running(job)]
         skipped = {job.id for job, _ in reports} - {job.id for job, _ in live}
         return skipped | (await self.store.progress_many(live) if live else set())
 
     async def _progress_lost(self, jobs: list[Job]) -> None:
         """Reports that matched nothing: stop the jobs that are no longer ours."""
-        assert self.store is not None
         jobs = [job for job in jobs if self._still_running(job)]
         if not jobs:
             return
         states = await self._guarded("lost", self.store.states([job.id for job in jobs]))
+        if states is None:
+            return  # could not tell: the next report or poll asks again
         for job in jobs:
-            status, lease = (states or {}).get(job.id, (None, None))
+            reason = stop_reason(job.lease_id, *states.get(job.id, (None, None)))
             running = self.running.get(job.id)
-            if (
-                states is not None
-                and running
-                and (status, lease) != ("processing", str(job.lease_id))
-            ):
-                running.scope.stop(StopReason.for_status(status), "fence")
+            if running is not None and reason is not None:
+                running.scope.stop(reason, "fence")
 
     def _still_running(self, job: Job) -> bool:
         running = self.running.get(job.id)
@@ -556,7 +517,6 @@ class Worker:
     async def _download(self, job: Job, bucket: str, path: str) -> bytes:
         """Storage is read with the service key, so only what the job's owner may read: the
         document the job's own input names, re-checked in SQL (``check_document_job``)."""
-        assert self.store is not None
         named = (job.input_data.get("bucket"), job.input_data.get("path"))
         if (bucket, path) != named:
             raise PermanentError(f"a job may read only the document its input names, not {path!r}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from worker import isolation, logs
 from worker.context import JobContext
-from worker.handlers import Handler
+from worker.registry import Handler
 from worker.stopping import CancelScope, JobCancelled
 
 

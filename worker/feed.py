@@ -8,7 +8,8 @@
   (a retry or a job handed back): new work, to wake the claim loop.
 
 Each binding selects only the columns the engine reads (``STOP_COLUMNS``, ``job_types``,
-``job_type``).
+``job_type``). Frames are parsed here, at the edge, into ``FeedEvent``s: ``JobChanged``,
+``JobDeleted``, ``WorkAnnounced``.
 
 The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
 at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
@@ -22,16 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
+from jobdock.models import JobStatus
 from worker import logs
-
-Row = dict[str, Any]
 
 #: What the worker reads of an UPDATE to one of its jobs (the primary key always comes too).
 #: Bindings ``select`` only these columns: a frame of three values instead of the whole row is
@@ -41,12 +42,66 @@ STOP_COLUMNS = ("status", "lease_id")
 
 
 @dataclass(frozen=True)
+class JobChanged:
+    """One of this worker's jobs changed (its status and lease as the database has them)."""
+
+    id: uuid.UUID
+    status: JobStatus
+    lease_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class JobDeleted:
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class WorkAnnounced:
+    """New work: jobs enqueued (a ``job_signals`` row) or a job back to pending. ``job_types``:
+    of which types (None: not said; claim to find out)."""
+
+    job_types: frozenset[str] | None
+
+    def concerns(self, wanted: tuple[str, ...] | None) -> bool:
+        """Whether a worker taking ``wanted`` types (None: all) may find work in it."""
+        return wanted is None or self.job_types is None or not self.job_types.isdisjoint(wanted)
+
+
+FeedEvent = JobChanged | JobDeleted | WorkAnnounced
+
+
+def job_changed(record: Mapping[str, Any]) -> JobChanged | None:
+    try:
+        lease = record.get("lease_id")
+        return JobChanged(
+            uuid.UUID(str(record["id"])),
+            JobStatus(record["status"]),
+            uuid.UUID(str(lease)) if lease else None,
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def job_deleted(old: Mapping[str, Any]) -> JobDeleted | None:
+    try:
+        return JobDeleted(uuid.UUID(str(old["id"])))
+    except (KeyError, ValueError):
+        return None
+
+
+def work_announced(record: Mapping[str, Any]) -> WorkAnnounced:
+    types = record.get("job_types")
+    if isinstance(types, list):
+        return WorkAnnounced(frozenset(str(t) for t in types))
+    single = record.get("job_type")
+    return WorkAnnounced(frozenset({single}) if isinstance(single, str) else None)
+
+
+@dataclass(frozen=True)
 class FeedHandlers:
     """Engine callbacks. They run on the client's listener task: they must only hand off."""
 
-    updated: Callable[[Row], None]
-    deleted: Callable[[Row], None]
-    new_work: Callable[[Row], None]  # a job_signals row, or a job back to pending
+    event: Callable[[FeedEvent], None]
     subscribed: Callable[[bool], None]
 
 
@@ -174,14 +229,16 @@ class ChangeFeed:
 
     def _on_update(self, payload: Any) -> None:
         record = payload.get("data", {}).get("record")
-        if isinstance(record, dict):
-            self.handlers.updated(record)
+        event = job_changed(record) if isinstance(record, dict) else None
+        if event is not None:
+            self.handlers.event(event)
 
     def _on_delete(self, payload: Any) -> None:
         old = payload.get("data", {}).get("old_record")
-        if isinstance(old, dict):
-            self.handlers.deleted(old)
+        event = job_deleted(old) if isinstance(old, dict) else None
+        if event is not None:
+            self.handlers.event(event)
 
     def _on_new_work(self, payload: Any) -> None:
         record = payload.get("data", {}).get("record")
-        self.handlers.new_work(record if isinstance(record, dict) else {})
+        self.handlers.event(work_announced(record if isinstance(record, dict) else {}))

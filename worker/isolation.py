@@ -33,8 +33,8 @@ Report = Callable[[Any], None]
 #: the parsing libraries again (about a second).
 PRELOAD = [
     "worker.isolation",
-    "worker.demo",
-    "worker.documents",
+    "worker.handlers.demo",
+    "worker.handlers.documents",
     "ebooklib.epub",
     "lxml.etree",
     "pypdf",

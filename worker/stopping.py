@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from jobdock.models import JobStatus
 
 
 class StopReason(StrEnum):
@@ -26,11 +29,22 @@ class StopReason(StrEnum):
         """Why a running job must stop, given the status the database now has for it."""
         if status is None:
             return cls.DELETED
-        if status == "cancelled":
+        if status == JobStatus.CANCELLED:
             return cls.CANCELLED
-        if status == "failed":
+        if status == JobStatus.FAILED:
             return cls.FORCE_FAILED
         return cls.LEASE_LOST
+
+
+def stop_reason(
+    held_lease: uuid.UUID | None, status: str | None, lease: uuid.UUID | str | None
+) -> StopReason | None:
+    """Whether a job this worker runs under ``held_lease`` is still its own, given the status
+    and lease the database has for it (``status`` None: the row is gone): None while it is,
+    else why it must stop. The one rule behind every stop the worker decides itself."""
+    if status == JobStatus.PROCESSING and lease is not None and str(lease) == str(held_lease):
+        return None
+    return StopReason.for_status(status)
 
 
 class JobCancelled(Exception):

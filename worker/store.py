@@ -59,6 +59,9 @@ class Store:
         )
         return True
 
+    async def close(self) -> None:
+        await self.client.postgrest.aclose()
+
     async def retire(self) -> None:
         await self._rpc("worker_retire", {"p_worker_id": self.worker_id})
 

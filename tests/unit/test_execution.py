@@ -18,7 +18,7 @@ from jobdock.models import Job
 from worker import execution, isolation
 from worker.context import JobContext
 from worker.errors import PermanentError, ResourceLimitExceeded
-from worker.handlers import Handler
+from worker.registry import Handler
 from worker.stopping import CancelScope, JobCancelled, StopReason
 
 RELEASE = threading.Event()  # lets the stubborn thread handler go
@@ -118,7 +118,7 @@ async def test_a_blocking_stop_waits_for_the_thread_past_its_grace(
 
 
 async def test_an_isolated_stop_returns_once_the_process_is_gone() -> None:
-    from worker import demo
+    from worker.handlers import demo
 
     run = Run(Handler("t", "isolated", demo.stubborn), grace=0.1)  # ignores SIGTERM
     await asyncio.wait_for(run.started.wait(), 30)

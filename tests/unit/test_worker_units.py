@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
+from jobdock.models import JobStatus
 from tests.documents import make_epub, make_markdown, make_pdf
-from worker.engine import Worker, WorkerConfig
-from worker.handlers import default_registry
+from worker.feed import JobChanged, job_changed, job_deleted, work_announced
 from worker.parsing import DocumentError, parse, split
-from worker.stopping import CancelScope, JobCancelled, StopReason
+from worker.stopping import CancelScope, JobCancelled, StopReason, stop_reason
 
 
 def test_first_reason_wins_and_callbacks_run_once() -> None:
@@ -48,6 +49,29 @@ def test_stop_from_another_thread_wakes_a_waiter() -> None:
 )
 def test_reason_for_status(status: str | None, reason: StopReason) -> None:
     assert StopReason.for_status(status) is reason
+
+
+def test_a_job_is_still_ours_only_while_processing_under_our_lease() -> None:
+    ours, other = uuid.uuid4(), uuid.uuid4()
+    assert stop_reason(ours, "processing", ours) is None
+    assert stop_reason(ours, "processing", str(ours)) is None  # as read over REST
+    assert stop_reason(ours, "processing", other) is StopReason.LEASE_LOST
+    assert stop_reason(ours, "processing", None) is StopReason.LEASE_LOST
+    assert stop_reason(ours, "cancelled", ours) is StopReason.CANCELLED
+    assert stop_reason(ours, "failed", ours) is StopReason.FORCE_FAILED
+    assert stop_reason(ours, "pending", None) is StopReason.LEASE_LOST
+    assert stop_reason(ours, None, None) is StopReason.DELETED
+
+
+def test_feed_frames_become_typed_events_or_nothing() -> None:
+    job_id, lease = uuid.uuid4(), uuid.uuid4()
+    changed = job_changed({"id": str(job_id), "status": "cancelled", "lease_id": str(lease)})
+    assert changed == JobChanged(job_id, JobStatus.CANCELLED, lease)
+    assert job_changed({"id": "not-a-uuid", "status": "cancelled"}) is None
+    assert job_changed({"id": str(job_id), "status": "exploded"}) is None
+    assert job_changed({"status": "cancelled"}) is None
+    assert job_deleted({"id": str(job_id)}) is not None
+    assert job_deleted({}) is None
 
 
 def test_split_respects_the_limit_and_keeps_all_text() -> None:
@@ -92,10 +116,5 @@ def test_parse_errors_are_readable(name: str, data: bytes) -> None:
 def test_new_work_wakes_the_claim_loop_only_for_handled_types(
     announced: dict[str, object], wakes: bool
 ) -> None:
-    worker = Worker(
-        WorkerConfig("http://127.0.0.1:1", "key", job_types=("demo.sleep",)), default_registry()
-    )
-    worker._backlog = False
-    worker._on_new_work(announced)
-    assert worker.wake.is_set() is wakes
-    assert worker._backlog is wakes
+    assert work_announced(announced).concerns(("demo.sleep",)) is wakes
+    assert work_announced(announced).concerns(None)  # a worker of every type always looks

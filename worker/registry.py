@@ -17,14 +17,6 @@ Mode = Literal["cooperative", "blocking", "isolated"]
 
 
 @dataclass(frozen=True)
-class Result:
-    """A handler's output; ``chunks`` are written atomically with the completion."""
-
-    output: Any
-    chunks: list[dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
 class Handler:
     name: str
     mode: Mode
@@ -48,7 +40,7 @@ class Registry:
 
 
 def default_registry() -> Registry:
-    from worker import demo, documents
+    from worker.handlers import demo, documents
 
     return Registry.of(
         [

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from worker import isolation
-from worker.handlers import Result
+from worker.context import Result
 from worker.parsing import DocumentError, DocumentLimits, parse, split
 
 if TYPE_CHECKING:
