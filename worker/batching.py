@@ -31,7 +31,6 @@ class Batcher(Generic[Item, Outcome]):
         self._max_batch = max_batch
         self._pending: list[tuple[Item, asyncio.Future[Outcome]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.batches = 0
 
     async def submit(self, item: Item) -> Outcome:
         """The item's outcome; raises what the batch's call raised."""
@@ -46,7 +45,6 @@ class Batcher(Generic[Item, Outcome]):
         while self._pending:
             batch = self._pending[: self._max_batch]
             self._pending = self._pending[self._max_batch :]
-            self.batches += 1
             try:
                 outcomes = await self._send([item for item, _ in batch])
             except Exception as exc:  # each caller sees the failure of its own write

@@ -77,7 +77,6 @@ class Worker:
             config.progress_interval_seconds,
             config.worker_id,
         )
-        self.checks = 0  # database reads spent on cancellation checks (fallback + resync)
         self.stopped_jobs = 0
         self._resync: asyncio.Task[None] | None = None
         # Whether the queue may hold work for us: set by new or re-queued jobs (realtime), by a
@@ -284,7 +283,6 @@ class Worker:
         snapshot = dict(self.running)
         if not snapshot:
             return
-        self.checks += 1
         states = await self._guarded(why, self.store.states(list(snapshot)))
         if states is None:
             return

@@ -128,7 +128,6 @@ class ChangeFeed:
         self._down_since = time.monotonic()
         self.initial_backoff = 0.5
         self._backoff = self.initial_backoff
-        self.builds = 0
 
     def _set_healthy(self, healthy: bool) -> None:
         if healthy == self.healthy:
@@ -146,7 +145,6 @@ class ChangeFeed:
         """Keep a subscribed channel alive, forever."""
         while True:
             client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
-            self.builds += 1
             self._down_since = time.monotonic()  # each new client gets the full allowance
             self._closed = False
             try:

@@ -36,7 +36,6 @@ class ProgressWriter:
         self._pending: dict[uuid.UUID, Report] = {}
         self._writer: asyncio.Task[None] | None = None
         self._last_write = -float("inf")
-        self.calls = 0
 
     def report(self, job: Job, progress: dict[str, Any]) -> None:
         """Keep the job's latest progress; it is written with the next batch."""
@@ -57,7 +56,6 @@ class ProgressWriter:
             if not batch:
                 return
             self._last_write = time.monotonic()
-            self.calls += 1
             try:
                 written = await self._send(batch)
             except Exception as exc:  # best effort: the job's next report tries again
