@@ -19,6 +19,7 @@ from dock.config import DockOptions
 from dock.mirror import JobMirror, MirrorSnapshot
 from jobdock import actions
 from jobdock.actions import BulkCancelResult, CancelResult
+from jobdock.backend import backend
 from jobdock.models import JobEvent, JobStatus
 from supabase import Client
 
@@ -121,7 +122,7 @@ def cancel_all(client: Client, mirror: JobMirror, options: DockOptions) -> BulkR
 
 
 def _stopped_in_database(client: Client, job_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    with actions.backend("read the stop acknowledgements"):
+    with backend("read the stop acknowledgements"):
         rows = (
             client.table("job_events")
             .select("job_id")

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-from postgrest.exceptions import APIError
-
-from jobdock.errors import BackendError, BackendUnavailable
+from jobdock.backend import backend, rows_of, rpc
+from jobdock.errors import BackendError as BackendError  # callers catch it from here too
 from jobdock.models import Job, JobEvent, JobStatus, parse_job_id, parse_time
 from supabase import Client
 
@@ -61,37 +58,9 @@ class BulkCancelResult:
     deleted: tuple[uuid.UUID, ...]
 
 
-@contextmanager
-def backend(action: str) -> Iterator[None]:
-    """Translate client and transport errors into jobdock errors, once."""
-    try:
-        yield
-    except APIError as exc:
-        raise BackendError(f"{action} failed: {exc.message}", exc.code) from exc
-    except httpx.TransportError as exc:
-        raise BackendUnavailable(
-            f"{action} failed: cannot reach Supabase ({exc}). Is localbase running (make up)?"
-        ) from exc
-
-
-Row = dict[str, Any]
-
-
-def _rows(data: Any) -> list[Row]:
-    """PostgREST rows, checked once: a list of JSON objects."""
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise BackendError(f"unexpected response from Supabase: {data!r:.200}")
-    return data
-
-
-def _rpc(client: Client, function: str, params: dict[str, Any], action: str) -> Any:
-    with backend(action):
-        return client.rpc(function, params).execute().data
-
-
 def _transition(client: Client, function: str, job_id: str | uuid.UUID, action: str) -> Outcome:
     target = parse_job_id(job_id)
-    result = _rpc(client, function, {"p_id": str(target)}, action)
+    result = rpc(client, function, {"p_id": str(target)}, action)
     status = JobStatus(result["status"]) if result and result.get("status") else None
     if result and result.get("changed"):
         return Done(target, status)
@@ -112,7 +81,7 @@ def enqueue(
     """A new pending job. A job type that no worker has registered is refused unless
     ``force`` (SQL: ``enqueue_job``); a ``process_document`` job must name a document in its
     owner's folder."""
-    row = _rpc(
+    row = rpc(
         client,
         "enqueue_job",
         {
@@ -146,7 +115,7 @@ def dismiss(client: Client, job_id: str | uuid.UUID) -> Outcome:
 def _delete_cancelled(client: Client, ids: Sequence[uuid.UUID]) -> tuple[uuid.UUID, ...]:
     if not ids:
         return ()
-    deleted = _rpc(client, "delete_cancelled_jobs", {"p_ids": [str(i) for i in ids]}, "delete")
+    deleted = rpc(client, "delete_cancelled_jobs", {"p_ids": [str(i) for i in ids]}, "delete")
     return tuple(uuid.UUID(str(i)) for i in deleted or [])
 
 
@@ -183,7 +152,7 @@ def cancel_all_processing(
     """Cancel every pending and processing job in one call, wait, delete exactly those."""
     ids = tuple(
         uuid.UUID(str(i))
-        for i in _rpc(client, "cancel_all_processing", {}, "cancel all processing") or []
+        for i in rpc(client, "cancel_all_processing", {}, "cancel all processing") or []
     )
     if ids and wait > 0:
         sleep(wait)
@@ -203,7 +172,7 @@ def wait_for_stop(
     deadline = time.monotonic() + timeout
     while True:
         with backend("wait for the worker"):
-            rows = _rows(
+            rows = rows_of(
                 client.table("job_events")
                 .select("*")
                 .eq("job_id", str(job_id))
@@ -230,7 +199,7 @@ def _stop_ms(client: Client, job_id: uuid.UUID, ack: JobEvent) -> float | None:
 
 def _cancel_requested_at(client: Client, job_id: uuid.UUID) -> datetime | None:
     with backend("read the job timeline"):
-        rows = _rows(
+        rows = rows_of(
             client.table("job_events")
             .select("created_at")
             .eq("job_id", str(job_id))
@@ -256,14 +225,14 @@ def list_jobs(
             query = query.eq("status", status.value)
         if job_type is not None:
             query = query.eq("job_type", job_type)
-        rows = _rows(query.order("created_at", desc=True).limit(limit).execute().data)
+        rows = rows_of(query.order("created_at", desc=True).limit(limit).execute().data)
     return [Job.from_row(row) for row in rows]
 
 
 def get_job(client: Client, job_id: str | uuid.UUID) -> Job | None:
     target = parse_job_id(job_id)
     with backend("read the job"):
-        rows = _rows(
+        rows = rows_of(
             client.table("background_jobs").select("*").eq("id", str(target)).execute().data
         )
     return Job.from_row(rows[0]) if rows else None
@@ -272,7 +241,7 @@ def get_job(client: Client, job_id: str | uuid.UUID) -> Job | None:
 def job_timeline(client: Client, job_id: str | uuid.UUID) -> list[JobEvent]:
     target = parse_job_id(job_id)
     with backend("read the job timeline"):
-        rows = _rows(
+        rows = rows_of(
             client.table("job_events")
             .select("*")
             .eq("job_id", str(target))

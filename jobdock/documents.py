@@ -15,7 +15,8 @@ from pathlib import PurePosixPath
 import jwt
 from storage3.exceptions import StorageApiError
 
-from jobdock.actions import backend, enqueue
+from jobdock.actions import enqueue
+from jobdock.backend import backend
 from jobdock.errors import BackendError, InvalidUpload, JobdockError
 from jobdock.models import Job
 from jobdock.settings import Settings, get_settings
