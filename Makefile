@@ -17,7 +17,7 @@ install: $(STAMP)
 
 ## Run the whole system on localbase: localbase, one worker and the dock (Ctrl-C stops all).
 up: $(STAMP)
-	$(BIN)/python -m dock.up
+	$(BIN)/python -m devstack.up
 
 ## Install into .venv and run every test.
 test: $(STAMP)
@@ -34,8 +34,13 @@ typecheck: $(STAMP)
 screenshots: $(STAMP)
 	JOBDOCK_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e
 
+BENCHMARKS := localbase_rest localbase_realtime cancel_latency throughput documents dock
+
+## Every benchmark in turn (tens of minutes, tables on stdout); some: make bench BENCHMARKS="throughput dock"
 bench: $(STAMP)
-	$(BIN)/python bench/localbase_rest.py
+	@for name in $(BENCHMARKS); do \
+		echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .localbase

@@ -23,12 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import localbase, realtime_settled, sql, summary, table, workers
+from common import connect, localbase, realtime_settled, run, sql, summary, table, workers
 from psycopg.types.json import Jsonb
 
+from devstack.localbase import LocalbaseProcess, free_port
 from jobdock import actions
-from tests.conftest import connect
-from tests.localbase_process import LocalbaseProcess, free_port
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 LONG = 3600
@@ -339,4 +338,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

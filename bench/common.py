@@ -9,7 +9,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,24 @@ import psycopg
 from realtime import AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
+from supabase import Client, create_client
 
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
 
-# A benchmark stopped with SIGTERM (``timeout``, Ctrl-C in a pipeline) unwinds like an
-# exception, so its localbase and worker processes are stopped, not left running.
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+def run(main: Callable[[], object]) -> None:
+    """Run a benchmark's ``main``. Stopped with SIGTERM (``timeout``, Ctrl-C in a pipeline), it
+    unwinds like an exception, so its localbase and worker processes are stopped, not left
+    running."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result = main()
+    if isinstance(result, int):
+        sys.exit(result)
+
+
+def connect(url: str, key: str) -> Client:
+    """An official client, as the dock or the CLI would make one."""
+    return create_client(url, key)
 
 
 @contextlib.contextmanager

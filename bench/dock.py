@@ -34,19 +34,17 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from common import run as run_benchmark
+from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from psycopg.types.json import Jsonb
 
+from devstack.browser import CHROMIUM, chromium
+from devstack.dock import DockProcess
+from devstack.localbase import LocalbaseProcess, free_port
+from dock.config import DockOptions
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from playwright.sync_api import BrowserContext, Page  # noqa: E402
-from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
-
-from dock.config import DockOptions  # noqa: E402
-from tests.e2e.browser import CHROMIUM, chromium  # noqa: E402
-from tests.e2e.dock_process import DockProcess  # noqa: E402
-from tests.localbase_process import LocalbaseProcess, free_port  # noqa: E402
-
 RESULTS = ROOT / "docs" / "benchmarks.md"
 NOTES = """\
 How to read it:
@@ -417,4 +415,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_benchmark(main)

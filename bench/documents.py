@@ -21,13 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-from common import localbase, sql, table, workers
+from common import connect, localbase, run, sql, table, workers
 
+from devstack.documents import MiB, make_large_epub, make_large_markdown, make_large_pdf
+from devstack.worker import WorkerProcess
 from jobdock import actions
 from jobdock.documents import Upload, upload_document
-from tests.conftest import connect
-from tests.documents import MiB, make_large_epub, make_large_markdown, make_large_pdf
-from tests.worker_process import WorkerProcess
 from worker import isolation
 from worker.handlers.documents import DocumentConfig, parse_document
 
@@ -216,4 +215,4 @@ def end_to_end(stack: object, root: Path, client: object, book: bytes, count: in
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

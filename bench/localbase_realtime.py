@@ -27,7 +27,6 @@ import multiprocessing as mp
 import os
 import re
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -39,12 +38,10 @@ from typing import Any, Final
 
 import psycopg
 import websockets
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from common import run
 from realtime import AsyncRealtimeClient
 
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
 
 TABLE = "bench_realtime"
 #: Arrivals per row id: a wall-clock time, or (arrival, commit time) from a raw socket.
@@ -486,4 +483,4 @@ def report(stack: LocalbaseProcess, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -15,21 +15,18 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import psycopg
+from common import run
 
+from devstack.localbase import LocalbaseProcess
 from localbase.rest.errors import RestError
 from localbase.rest.query import parse_query
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from supabase import ClientOptions, acreate_client, create_client
-from tests.localbase_process import LocalbaseProcess
 
 SCHEMA = """
 create table if not exists public.bench_items (id int primary key, name text, n int);
@@ -256,4 +253,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import psutil
-from common import localbase, sql, table, workers
+from common import localbase, run, sql, table, workers
 
 
 @dataclass(frozen=True)
@@ -125,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

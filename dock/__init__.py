@@ -11,5 +11,4 @@
 - ``present``   how a job reads on screen (labels, badges, relative times); no Streamlit
 - ``views``     ``st.*`` calls only
 - ``push``      the WebSocket that tells open pages the mirror changed, and their listener
-- ``up``        ``python -m dock.up``: localbase, a worker and the dock under one supervisor
 """

@@ -12,9 +12,9 @@ import jwt
 import psycopg
 import pytest
 
+from devstack.localbase import LocalbaseProcess
 from localbase import keys
 from supabase import Client, ClientOptions, create_client
-from tests.localbase_process import LocalbaseProcess
 
 
 @pytest.fixture(scope="session")

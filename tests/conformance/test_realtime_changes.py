@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from devstack.localbase import LocalbaseProcess
 from localbase import keys
-from tests.conformance.test_realtime import (
+from tests.conformance.realtime_helpers import (
     Listener,
     TableFactory,
     changes_of,
@@ -26,7 +27,6 @@ from tests.conformance.test_realtime import (
     topic_name,
 )
 from tests.conftest import make_jwt
-from tests.localbase_process import LocalbaseProcess
 
 COMMIT_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 SQL = Callable[[str], None]

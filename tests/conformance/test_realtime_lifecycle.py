@@ -23,8 +23,9 @@ import websockets
 from realtime import RealtimeSubscribeStates
 from websockets.asyncio.client import connect
 
+from devstack.localbase import LocalbaseProcess
 from localbase import keys
-from tests.conformance.test_realtime import (
+from tests.conformance.realtime_helpers import (
     TableFactory,
     changes_of,
     raw_socket,
@@ -35,7 +36,6 @@ from tests.conformance.test_realtime import (
     ws_url,
 )
 from tests.conftest import make_jwt
-from tests.localbase_process import LocalbaseProcess
 
 SQL = Callable[[str], None]
 DELAY_MS = 300

@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Iterator
 import psycopg
 import pytest
 
-from tests.conformance.test_realtime import Listener, realtime_client, subscribe, topic_name
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
+from tests.conformance.realtime_helpers import Listener, realtime_client, subscribe, topic_name
 
 HOLD_LIMIT = 10.0
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from postgrest.exceptions import APIError
 
+from devstack.localbase import LocalbaseProcess
 from supabase import Client
 from tests.conftest import make_jwt, user_client
-from tests.localbase_process import LocalbaseProcess
 
 SCHEMA = """
 drop table if exists public.todos cascade;

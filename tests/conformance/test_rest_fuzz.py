@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
 
 ROWS = [
     {"id": i, "n": (i * 7) % 11 - 5, "s": s, "tags": tags}

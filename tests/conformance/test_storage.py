@@ -18,10 +18,10 @@ import pytest
 from storage3.exceptions import StorageApiError
 from storage3.types import CreateOrUpdateBucketOptions
 
+from devstack.localbase import LocalbaseProcess
 from localbase import keys
 from supabase import Client
 from tests.conftest import connect, make_jwt, user_client
-from tests.localbase_process import LocalbaseProcess
 
 MB = 1024 * 1024
 BucketFactory = Callable[..., str]

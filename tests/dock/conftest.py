@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from devstack.localbase import ROOT, LocalbaseProcess
 from dock import resources
 from jobdock.clients import sync_client
 from jobdock.settings import Settings
 from supabase import Client
-from tests.localbase_process import ROOT, LocalbaseProcess
 
 APP = str(ROOT / "dock_app.py")
 

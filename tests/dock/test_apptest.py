@@ -15,14 +15,14 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from devstack.documents import make_epub
+from devstack.localbase import LocalbaseProcess
 from dock import resources, state
 from dock.mirror import MirrorSnapshot
 from jobdock import actions
 from jobdock.models import Job, JobStatus
 from supabase import Client
 from tests.conftest import connect
-from tests.documents import make_epub
-from tests.localbase_process import LocalbaseProcess
 
 SQL = Callable[[str], None]
 WAIT = 10.0
@@ -490,8 +490,8 @@ def test_details_show_input_output_and_the_timeline(
 def test_without_supabase_the_dock_explains_and_actions_fail_politely(
     dock_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from devstack.localbase import free_port
     from tests.dock.conftest import APP, clear_dock_resources
-    from tests.localbase_process import free_port
 
     monkeypatch.setenv("SUPABASE_URL", f"http://127.0.0.1:{free_port()}")
     clear_dock_resources()

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from devstack.localbase import LocalbaseProcess
+from devstack.proxy import TcpProxy
 from dock.mirror import JobMirror, MirrorSnapshot, running
 from jobdock import actions
 from jobdock.models import JobStatus
 from jobdock.settings import Settings
 from supabase import Client
 from tests.conftest import connect
-from tests.localbase_process import LocalbaseProcess
-from tests.tcp_proxy import TcpProxy
 
 WAIT = 10.0
 

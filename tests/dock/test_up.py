@@ -1,5 +1,5 @@
-"""``python -m dock.up`` (``make up``): starts localbase, a worker and the dock; Ctrl-C stops all
-three; a child that dies takes the others down with a clear message."""
+"""``python -m devstack.up`` (``make up``): starts localbase, a worker and the dock; Ctrl-C
+stops all three; a child that dies takes the others down with a clear message."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.localbase import ROOT, free_port
 from localbase import keys
-from tests.localbase_process import ROOT, free_port
 
 STARTUP = 120.0
 
 
 @dataclass
 class Supervisor:
-    """``python -m dock.up`` with its output collected line by line."""
+    """``python -m devstack.up`` with its output collected line by line."""
 
     args: list[str]
     process: subprocess.Popen[str] | None = None
@@ -38,7 +38,7 @@ class Supervisor:
 
     def start(self) -> Supervisor:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dock.up", *self.args],
+            [sys.executable, "-m", "devstack.up", *self.args],
             cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,

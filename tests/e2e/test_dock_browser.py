@@ -20,17 +20,17 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocket, expect
 from playwright.sync_api import Error as PlaywrightError
 
+from devstack.browser import chromium, require_chromium
+from devstack.dock import DockProcess
+from devstack.documents import make_epub
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
 from dock import push
 from jobdock import actions
 from jobdock.models import JobStatus
 from localbase import keys
 from supabase import Client
 from tests.conftest import connect
-from tests.documents import make_epub
-from tests.e2e.browser import chromium, require_chromium
-from tests.e2e.dock_process import DockProcess
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
 
 DEMO_TYPES = "demo.sleep,demo.fail,demo.noop"
 SQL = Callable[[str], None]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.localbase_process import ROOT, LocalbaseProcess, free_port
-from tests.tcp_proxy import TcpProxy
+from devstack.localbase import ROOT, LocalbaseProcess, free_port
+from devstack.proxy import TcpProxy
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

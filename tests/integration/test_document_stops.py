@@ -7,18 +7,13 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psutil
-import psycopg
 import pytest
 
-from jobdock import actions
-from jobdock.documents import Upload, upload_document
-from jobdock.models import Job, JobStatus
-from supabase import Client
-from tests.documents import (
+from devstack.documents import (
     MiB,
     make_large_epub,
     make_large_markdown,
@@ -28,11 +23,14 @@ from tests.documents import (
     make_pdf_bomb,
     make_spacious_epub,
 )
-from tests.integration.test_worker import eventually
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
+from jobdock import actions
+from jobdock.documents import Upload, upload_document
+from jobdock.models import Job, JobStatus
+from supabase import Client
+from tests.helpers import Sql, eventually, studio_sql
 
-Sql = Callable[..., list[tuple[Any, ...]]]
 FINISHED = {JobStatus.COMPLETED, JobStatus.FAILED}
 
 
@@ -52,13 +50,8 @@ def worker(
 
 @pytest.fixture
 def sql(localbase: LocalbaseProcess) -> Iterator[Sql]:
-    """Direct SQL as ``postgres`` (what Supabase Studio does), on one connection."""
-    with psycopg.connect(localbase.db_dsn, autocommit=True) as conn:
-
-        def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
-            cur = conn.execute(statement, params or None)
-            return cur.fetchall() if cur.description else []
-
+    """SQL as Studio runs it, on one connection, the tables left as they are."""
+    with studio_sql(localbase.db_dsn) as run:
         yield run
 
 

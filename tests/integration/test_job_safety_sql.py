@@ -11,13 +11,11 @@ import psycopg
 import pytest
 from postgrest.exceptions import APIError
 
+from devstack.localbase import LocalbaseProcess
 from jobdock import actions
 from supabase import Client
 from tests.conftest import user_client
-from tests.integration.test_jobs_sql import Sql, claim, enqueue, events, sql, status
-from tests.localbase_process import LocalbaseProcess
-
-__all__ = ["sql"]  # the fixture, shared with the state-machine tests
+from tests.helpers import Sql, claim, enqueue, events, status
 
 
 def document(path: str, bucket: str = "documents") -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,54 +12,12 @@ import pytest
 from postgrest.exceptions import APIError
 from psycopg.types.json import Jsonb
 
+from devstack.localbase import LocalbaseProcess
 from jobdock import actions
 from jobdock.models import JobStatus
 from supabase import Client
 from tests.conftest import user_client
-from tests.localbase_process import LocalbaseProcess
-
-Sql = Callable[..., list[tuple[Any, ...]]]
-
-
-@pytest.fixture
-def sql(localbase: LocalbaseProcess) -> Iterator[Sql]:
-    """Direct SQL as ``postgres`` (what Supabase Studio does); tables emptied first."""
-    with psycopg.connect(localbase.db_dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.background_jobs, public.job_events, public.job_workers cascade"
-        )
-
-        def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
-            cur = conn.execute(statement, params or None)
-            return cur.fetchall() if cur.description else []
-
-        yield run
-
-
-def enqueue(sql: Sql, job_type: str = "demo.sleep", **columns: Any) -> str:
-    rows = sql("select id from public.enqueue_job(%s)", job_type)
-    job_id = str(rows[0][0])
-    for column, value in columns.items():
-        sql(f"update public.background_jobs set {column} = %s where id = %s", value, job_id)
-    return job_id
-
-
-def claim(sql: Sql, worker: str = "w1") -> tuple[str, str]:
-    rows = sql("select id, lease_id from public.claim_jobs(%s)", worker)
-    assert rows, "nothing to claim"
-    return str(rows[0][0]), str(rows[0][1])
-
-
-def status(sql: Sql, job_id: str) -> str | None:
-    rows = sql("select status from public.background_jobs where id = %s", job_id)
-    return rows[0][0] if rows else None
-
-
-def events(sql: Sql, job_id: str) -> list[str]:
-    return [
-        r[0]
-        for r in sql("select event from public.job_events where job_id = %s order by id", job_id)
-    ]
+from tests.helpers import Sql, claim, enqueue, events, status
 
 
 # -- allowed transitions --

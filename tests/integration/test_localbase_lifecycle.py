@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.localbase_process import ROOT, LocalbaseProcess, free_port
+from devstack.localbase import ROOT, LocalbaseProcess, free_port
 
 
 def postgres_pids(data_dir: Path) -> list[int]:

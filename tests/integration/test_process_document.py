@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from devstack.documents import make_epub, make_markdown, make_pdf
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
 from jobdock import actions
 from jobdock.documents import Upload, upload_document
 from supabase import Client
-from tests.documents import make_epub, make_markdown, make_pdf
-from tests.integration.test_worker import eventually
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
+from tests.helpers import eventually
 
 CHAPTERS = [
     ("Opening", "It was a bright cold day.\n\nThe clocks were striking."),

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.localbase import ROOT, LocalbaseProcess
 from jobdock import actions
 from tests.conftest import connect
-from tests.localbase_process import ROOT, LocalbaseProcess
 
 
 @pytest.fixture

@@ -4,41 +4,25 @@ with Realtime on and off, writes nothing after the stop, and keeps serving."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
 from jobdock import actions
 from supabase import Client
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
-
-Sql = Callable[..., list[tuple[Any, ...]]]
+from tests.helpers import Sql, eventually
 
 INPUTS = {
     "demo.sleep": {"seconds": 30, "step": 0.05},
     "demo.blocking": {"seconds": 30, "check_every": 0.01},
     "demo.stubborn": {"seconds": 30},
 }
-
-
-@pytest.fixture(scope="module")
-def db(localbase: LocalbaseProcess) -> Iterator[Sql]:
-    with psycopg.connect(localbase.db_dsn, autocommit=True) as conn:
-        conn.execute(
-            "truncate public.background_jobs, public.job_events, public.job_workers cascade"
-        )
-
-        def run(statement: str, *params: Any) -> list[tuple[Any, ...]]:
-            cur = conn.execute(statement, params or None)
-            return cur.fetchall() if cur.description else []
-
-        yield run
 
 
 @pytest.fixture(scope="module", params=["realtime", "polling"])
@@ -54,16 +38,6 @@ def worker(
     ).start()
     yield process
     assert process.stop() == 0
-
-
-def eventually(condition: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    """Wait for ``condition()`` to be truthy, checking every 20 ms, at most ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.02)
-    return value
 
 
 def events(db: Sql, job_id: uuid.UUID) -> list[str]:

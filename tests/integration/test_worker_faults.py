@@ -12,14 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from devstack.documents import make_markdown
+from devstack.localbase import LocalbaseProcess
+from devstack.proxy import TcpProxy
+from devstack.worker import WorkerProcess
 from jobdock import actions
 from supabase import Client
 from tests.conftest import connect
-from tests.documents import make_markdown
-from tests.integration.test_worker import eventually
-from tests.localbase_process import LocalbaseProcess
-from tests.tcp_proxy import TcpProxy
-from tests.worker_process import WorkerProcess
+from tests.helpers import eventually
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 

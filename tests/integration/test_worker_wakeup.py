@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from devstack.localbase import LocalbaseProcess
+from devstack.worker import WorkerProcess
 from jobdock import actions
 from jobdock.models import JobStatus
 from supabase import Client
-from tests.integration.test_worker import Sql, eventually
-from tests.integration.test_worker import db as db  # the module's database fixture
-from tests.localbase_process import LocalbaseProcess
-from tests.worker_process import WorkerProcess
+from tests.helpers import Sql, eventually
 
 
 @pytest.fixture(scope="module")

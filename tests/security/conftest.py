@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
 
 SCHEMA = """
 drop table if exists public.security_jobs;

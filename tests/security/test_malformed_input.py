@@ -9,9 +9,9 @@ import httpx
 import pytest
 from postgrest.exceptions import APIError
 
+from devstack.localbase import LocalbaseProcess
 from supabase import Client
 from tests.conftest import connect, make_jwt
-from tests.localbase_process import LocalbaseProcess
 from tests.security.conftest import api_headers, assert_error_body
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.localbase import LocalbaseProcess
 from tests.conftest import connect
-from tests.localbase_process import LocalbaseProcess
 from tests.security.conftest import api_headers
 
 #: Well under the 30 s a request used to wait for the pool.

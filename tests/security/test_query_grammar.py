@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
 from tests.security.conftest import api_headers, assert_error_body
 
 #: 2^34 ways to split the path for the old field pattern (about 30 minutes of one core).

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.conformance.test_realtime import (
+from devstack.localbase import LocalbaseProcess
+from tests.conformance.realtime_helpers import (
     TableFactory,
     changes_of,
     raw_socket,
     table_factory,
     topic_name,
 )
-from tests.localbase_process import LocalbaseProcess
 
 HOSTILE_FRAMES = [
     '{"topic": "\\ud800", "event": "phx_join", "payload": {}, "ref": "1"}',

@@ -6,8 +6,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.conformance.test_realtime import ws_url
-from tests.localbase_process import LocalbaseProcess
+from devstack.localbase import LocalbaseProcess
+from tests.conformance.realtime_helpers import ws_url
 
 
 async def test_refused_upgrade_is_401_and_logs_no_handshake_error(

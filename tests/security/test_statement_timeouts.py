@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from postgrest.exceptions import APIError
 
+from devstack.localbase import LocalbaseProcess
 from tests.conftest import connect, make_jwt
-from tests.localbase_process import LocalbaseProcess
 
 
 def timeout_of(stack: LocalbaseProcess, token: str | None) -> str:

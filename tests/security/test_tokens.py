@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import httpx
 
+from devstack.localbase import LocalbaseProcess
 from localbase.auth import MAX_TOKEN_BYTES
-from tests.conformance.test_realtime import raw_socket, topic_name
+from tests.conformance.realtime_helpers import raw_socket, topic_name
 from tests.conftest import make_jwt
-from tests.localbase_process import LocalbaseProcess
 from tests.security.conftest import api_headers, assert_error_body, rss_bytes
 
 MIB = 1024 * 1024

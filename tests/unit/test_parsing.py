@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.documents import (
+from devstack.documents import (
     MiB,
     _EpubWriter,
     make_crowded_epub,

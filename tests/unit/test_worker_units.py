@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from devstack.documents import make_epub, make_markdown, make_pdf
 from jobdock.models import JobStatus
-from tests.documents import make_epub, make_markdown, make_pdf
 from worker.feed import JobChanged, job_changed, job_deleted, work_announced
 from worker.parsing import DocumentError, parse, split
 from worker.stopping import CancelScope, JobCancelled, StopReason, stop_reason

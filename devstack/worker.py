@@ -1,18 +1,17 @@
-"""Run ``python -m worker`` in a child process against a test localbase."""
+"""``python -m worker`` in a child process, against a localbase of the stack."""
 
 from __future__ import annotations
 
-import atexit
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.localbase_process import ROOT, LocalbaseProcess, terminate_on_exit
+from devstack.child import ROOT, stop, stop_at_exit
+from devstack.localbase import LocalbaseProcess
 
 FAST = (
     "--lease",
@@ -56,7 +55,7 @@ class WorkerProcess:
             self.process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env
             )
-        atexit.register(terminate_on_exit, self.process)
+        stop_at_exit(self.process)
         self.wait_for_log("event=worker_started", timeout=60)
         if self.expect_feed and "--no-realtime" not in self.args:
             self.wait_for_log("event=feed_subscribed", timeout=60)
@@ -83,15 +82,7 @@ class WorkerProcess:
         assert self.process is not None
         self.process.send_signal(sig)
 
-    def stop(self, timeout: float = 30) -> int:
+    def stop(self, timeout: float = 30) -> int | None:
+        """Its exit code (None: it had to be killed)."""
         process, self.process = self.process, None
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        return 0 if process is None else stop(process, timeout)

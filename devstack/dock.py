@@ -1,19 +1,16 @@
-"""Run the dock (``streamlit run dock_server.py``, or ``dock_app.py`` without server push) in a
-child process against a test localbase."""
+"""The dock (``streamlit run dock_server.py``, or ``dock_app.py`` without server push) in a
+child process, against a localbase of the stack."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.localbase_process import ROOT, LocalbaseProcess, free_port
+from devstack.child import ROOT, free_port, stop, stop_at_exit, wait_until_answers
+from devstack.localbase import LocalbaseProcess
 
 
 @dataclass
@@ -45,22 +42,11 @@ class DockProcess:
             self.process = subprocess.Popen(
                 argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        self._wait_healthy(timeout)
+        stop_at_exit(self.process)
+        wait_until_answers(
+            f"{self.url}/_stcore/health", self.process, timeout, "the dock", self.log_path
+        )
         return self
-
-    def _wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the dock exited early:\n{self.log}")
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"the dock did not answer in {timeout} s:\n{self.log}")
 
     @property
     def log(self) -> str:
@@ -71,14 +57,7 @@ class DockProcess:
         assert self.process is not None
         return self.process.pid
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Its exit code (None: it had to be killed)."""
         process, self.process = self.process, None
-        if process is None:
-            return 0
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        return 0 if process is None else stop(process, timeout)

@@ -1,4 +1,4 @@
-"""``python -m dock.up`` (``make up``): localbase, one worker and the dock, under one supervisor.
+"""``python -m devstack.up`` (``make up``): localbase, a worker and the dock, under one supervisor.
 
 1. start localbase and wait for ``/health``;
 2. start the worker (``python -m worker``) and the dock (``streamlit run dock_server.py``), both
@@ -24,11 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from devstack.child import ROOT, stop, wait_until_answers
 from localbase import keys
 
-ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
 
 
@@ -58,13 +56,8 @@ class Child:
         process = self.process
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            say(f"{self.name} did not stop within {timeout:g} s; killing it")
-            process.kill()
-            process.wait()
+        if stop(process, timeout) is None:
+            say(f"{self.name} did not stop within {timeout:g} s; it was killed")
 
 
 def _die_with_parent() -> None:
@@ -80,7 +73,7 @@ def say(text: str) -> None:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="python -m dock.up", description="Run localbase, a worker and the Processing Dock."
+        prog="python -m devstack.up", description="Run localbase, a worker and the Processing Dock."
     )
     root.add_argument("--api-port", type=int, default=54321, help="localbase API port")
     root.add_argument("--db-port", type=int, default=54322, help="localbase Postgres port")
@@ -122,17 +115,10 @@ def environment(api_url: str) -> dict[str, str]:
 
 def wait_until_up(url: str, watched: Sequence[Child], timeout: float) -> None:
     """Until ``url`` answers 200; ``Stop`` if a child exits first or time runs out."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(timeout=1.0) as http:
-        while time.monotonic() < deadline:
-            check(watched)
-            try:
-                if http.get(url).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-    raise Stop(f"{url} did not answer within {timeout:g} s", 1)
+    try:
+        wait_until_answers(url, None, timeout, url, watch=lambda: check(watched))
+    except TimeoutError:
+        raise Stop(f"{url} did not answer within {timeout:g} s", 1) from None
 
 
 def check(watched: Sequence[Child]) -> None:

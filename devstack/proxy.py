@@ -8,7 +8,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from tests.localbase_process import free_port
+from devstack.localbase import free_port
 
 
 class TcpProxy:

@@ -1,39 +1,17 @@
-"""Run a real localbase in a child process for tests and benchmarks."""
+"""A real localbase in a child process, for tests and benchmarks."""
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from devstack.child import ROOT, free_port, stop, stop_at_exit, wait_until_answers
 from localbase import keys
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def terminate_on_exit(process: subprocess.Popen[bytes]) -> None:
-    """Safety net: never leave a localbase behind when a test run ends abruptly."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["ROOT", "LocalbaseProcess", "free_port"]
 
 
 @dataclass
@@ -88,7 +66,7 @@ class LocalbaseProcess:
                 cwd=ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        atexit.register(terminate_on_exit, self.process)
+        stop_at_exit(self.process)
         self.wait_healthy(timeout)
 
     @property
@@ -96,27 +74,9 @@ class LocalbaseProcess:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def wait_healthy(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"localbase exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"localbase not healthy in {timeout} s:\n{self.log_path.read_text()}")
+        wait_until_answers(f"{self.url}/health", self.process, timeout, "localbase", self.log_path)
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Its exit code (None: it had to be killed)."""
         process, self.process = self.process, None
-        if process is None:
-            return 0
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        return 0 if process is None else stop(process, timeout)
