@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jobdock.backend import backend, rows_of, rpc
 from jobdock.errors import BackendError as BackendError  # callers catch it from here too
 from jobdock.models import Job, JobEvent, JobStatus, parse_job_id, parse_time
+from jobdock.waiting import AuditTrail, StopWaiter
+from jobdock.waiting import wait_for_stop as wait_for_stop  # where callers found it first
 from supabase import Client
 
-ACK_POLL_SECONDS = 0.01
+#: Cancel & Delete: the pause between cancel and delete when no acknowledgement is awaited.
+CANCEL_WAIT_SECONDS = 0.1
+#: Cancel & Delete: the longest wait for the worker's acknowledgement.
+ACK_TIMEOUT_SECONDS = 2.0
+#: Cancel all processing: the pause between cancel and delete.
+BULK_CANCEL_WAIT_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -48,14 +55,22 @@ class CancelResult:
 
     outcome: Outcome
     deleted: bool
-    acknowledged: bool = False
+    #: The worker's ``stopped`` event, when it came while the action waited.
+    acknowledgement: JobEvent | None = None
+    #: How long the worker took to stop (see ``_stop_ms``), when it acknowledged.
     stop_ms: float | None = None
+    acknowledged: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "acknowledged", self.acknowledgement is not None)
 
 
 @dataclass(frozen=True)
 class BulkCancelResult:
     cancelled: tuple[uuid.UUID, ...]
     deleted: tuple[uuid.UUID, ...]
+    #: The workers' ``stopped`` events that came while the action waited.
+    stopped: tuple[JobEvent, ...] = ()
 
 
 def _transition(client: Client, function: str, job_id: str | uuid.UUID, action: str) -> Outcome:
@@ -123,87 +138,75 @@ def cancel_and_delete(
     client: Client,
     job_id: str | uuid.UUID,
     *,
-    wait: float = 0.1,
+    wait: float = CANCEL_WAIT_SECONDS,
     wait_for_ack: bool = False,
-    ack_timeout: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    ack_timeout: float = ACK_TIMEOUT_SECONDS,
+    stops: StopWaiter | None = None,
 ) -> CancelResult:
-    """Mark the job cancelled, give the worker ``wait`` seconds (or until it acknowledges the
-    stop, at most ``ack_timeout``), then delete the row. A job already cancelled (a double
-    click) is just deleted."""
+    """Mark the job cancelled, wait, then delete the row.
+
+    The wait is a pause of ``wait`` seconds; or, with ``wait_for_ack`` or a ``stops`` strategy,
+    until the worker acknowledges the stop, at most ``ack_timeout`` seconds, through ``stops``
+    (by default the audit trail, polled over REST). A job already cancelled (a double click) is
+    deleted after the pause: the acknowledgement belongs to the first click."""
     outcome = request_cancel(client, job_id)
     if isinstance(outcome, NotFound):
         return CancelResult(outcome, deleted=False)
     if isinstance(outcome, NotAllowed) and outcome.status is not JobStatus.CANCELLED:
         return CancelResult(outcome, deleted=False)
     ack = None
-    if wait_for_ack and isinstance(outcome, Done):
-        ack = wait_for_stop(client, outcome.job_id, ack_timeout, sleep=sleep)
+    if isinstance(outcome, Done) and (wait_for_ack or stops is not None):
+        waiter = stops or AuditTrail(client)
+        ack = waiter.wait_for_stops([outcome.job_id], ack_timeout).get(outcome.job_id)
     elif wait > 0:
-        sleep(wait)
+        time.sleep(wait)
     deleted = _delete_cancelled(client, [outcome.job_id])
-    stop_ms = _stop_ms(client, outcome.job_id, ack) if ack else None
-    return CancelResult(outcome, bool(deleted), acknowledged=ack is not None, stop_ms=stop_ms)
+    stop_ms = _stop_ms(client, ack) if ack else None
+    return CancelResult(outcome, bool(deleted), ack, stop_ms)
 
 
 def cancel_all_processing(
-    client: Client, *, wait: float = 0.2, sleep: Callable[[float], None] = time.sleep
+    client: Client, *, wait: float = BULK_CANCEL_WAIT_SECONDS, stops: StopWaiter | None = None
 ) -> BulkCancelResult:
-    """Cancel every pending and processing job in one call, wait, delete exactly those."""
+    """Cancel every pending and processing job in one call, wait, delete exactly those. The
+    wait is a pause of ``wait`` seconds, or, with ``stops``, at most that long, until the
+    workers it waits for have stopped."""
     ids = tuple(
         uuid.UUID(str(i))
         for i in rpc(client, "cancel_all_processing", {}, "cancel all processing") or []
     )
-    if ids and wait > 0:
-        sleep(wait)
-    return BulkCancelResult(ids, _delete_cancelled(client, ids))
+    stopped: dict[uuid.UUID, JobEvent] = {}
+    if ids and stops is not None:
+        stopped = stops.wait_for_stops(ids, wait)
+    elif ids and wait > 0:
+        time.sleep(wait)
+    return BulkCancelResult(ids, _delete_cancelled(client, ids), tuple(stopped.values()))
 
 
-def wait_for_stop(
-    client: Client,
-    job_id: uuid.UUID,
-    timeout: float,
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> JobEvent | None:
-    """The worker's ``stopped`` event answering the job's latest stop request (cancel or force
-    fail), if it arrives within ``timeout``; a ``stopped`` event of an earlier attempt is not an
-    answer. Bounded polling of one indexed row: this runs only while an action waits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with backend("wait for the worker"):
-            rows = rows_of(
-                client.table("job_events")
-                .select("*")
-                .eq("job_id", str(job_id))
-                .in_("event", ["cancel_requested", "force_failed", "stopped"])
-                .order("id", desc=True)
-                .limit(1)
-                .execute()
-                .data
-            )
-        if rows and rows[0].get("event") == "stopped":
-            return JobEvent.from_row(rows[0])
-        if time.monotonic() >= deadline:
-            return None
-        sleep(ACK_POLL_SECONDS)
+def _stop_ms(client: Client, ack: JobEvent) -> float | None:
+    """How long the worker took to stop: from the ``cancel_requested`` event the acknowledgement
+    answers (the latest before it) to the ``stopped_at`` the worker reported.
 
-
-def _stop_ms(client: Client, job_id: uuid.UUID, ack: JobEvent) -> float | None:
-    requested = _cancel_requested_at(client, job_id)
+    The one definition, for every way of waiting. The trail's request event, not the row's
+    ``cancel_requested_at``: it outlives the delete (the row is gone when this is computed),
+    it is the request the ``stopped`` event is paired with (``jobdock.waiting``), and it is
+    written when the status changes (``clock_timestamp()``), whereas the column holds the
+    transaction's start, or whatever a Studio edit put there."""
+    requested = _cancel_requested_at(client, ack)
     stopped = ack.stopped_at
     if requested is None or stopped is None:
         return None
     return max(0.0, (stopped - requested).total_seconds() * 1000)
 
 
-def _cancel_requested_at(client: Client, job_id: uuid.UUID) -> datetime | None:
+def _cancel_requested_at(client: Client, ack: JobEvent) -> datetime | None:
     with backend("read the job timeline"):
         rows = rows_of(
             client.table("job_events")
             .select("created_at")
-            .eq("job_id", str(job_id))
+            .eq("job_id", str(ack.job_id))
             .eq("event", "cancel_requested")
+            .lt("id", ack.id)
             .order("id", desc=True)
             .limit(1)
             .execute()

@@ -105,6 +105,11 @@ def _milliseconds(text: str) -> int:
     return value
 
 
+def _ms(seconds: float) -> int:
+    """An action's default, as its command-line option gives it."""
+    return round(seconds * 1000)
+
+
 def _json_default(value: Any) -> Any:
     """What ``json.dumps`` cannot write itself: our dataclasses (one level: the encoder walks
     the rest, so deeply nested input data needs no Python recursion), ids and times."""
@@ -319,12 +324,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("cancel", help="Cancel & Delete")
     p.add_argument("job_id", metavar="ID", type=_job_id)
-    p.add_argument("--wait-ms", type=_milliseconds, default=100)
+    p.add_argument("--wait-ms", type=_milliseconds, default=_ms(actions.CANCEL_WAIT_SECONDS))
     p.add_argument("--ack", action="store_true", help="wait for the worker to confirm the stop")
-    p.add_argument("--ack-timeout-ms", type=_milliseconds, default=2000)
+    p.add_argument("--ack-timeout-ms", type=_milliseconds, default=_ms(actions.ACK_TIMEOUT_SECONDS))
 
     p = add("cancel-all", help="Cancel all processing (and pending) jobs")
-    p.add_argument("--wait-ms", type=_milliseconds, default=200)
+    p.add_argument("--wait-ms", type=_milliseconds, default=_ms(actions.BULK_CANCEL_WAIT_SECONDS))
 
     p = add("upload", help="store a document and enqueue process_document")
     p.add_argument("file", metavar="FILE", type=Path)

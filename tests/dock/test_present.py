@@ -10,7 +10,7 @@ import pytest
 from dock import present
 from dock.mirror import Deleted, MirrorSnapshot, Stopped, Upserted, parse_change
 from jobdock.actions import BulkCancelResult, CancelResult, Done, NotAllowed, NotFound
-from jobdock.models import Job, JobStatus, Progress
+from jobdock.models import Job, JobEvent, JobStatus, Progress
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 JOB_ID = uuid.UUID("3f2c1a9b-0000-4000-8000-000000000001")
@@ -149,7 +149,8 @@ def test_output_summaries_stay_short() -> None:
 def test_cancel_messages() -> None:
     short = "3f2c1a9b"
     done = Done(JOB_ID, JobStatus.CANCELLED)
-    acked = CancelResult(done, deleted=True, acknowledged=True, stop_ms=41.6)
+    stopped = JobEvent(7, JOB_ID, "stopped", "w-1", {"reason": "cancelled"}, None)
+    acked = CancelResult(done, deleted=True, acknowledgement=stopped, stop_ms=41.6)
     assert present.cancel_message(acked, True, 2) == (
         "success",
         f"Cancelled and deleted job {short} — worker stopped in 42 ms",
