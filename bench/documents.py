@@ -37,18 +37,6 @@ FORMATS: dict[str, Callable[[], bytes]] = {
 }
 
 
-def parsers(worker: WorkerProcess) -> set[int]:
-    assert worker.process is not None
-    found: set[int] = set()
-    for child in psutil.Process(worker.process.pid).children():
-        try:
-            if "forkserver" in " ".join(child.cmdline()):
-                found |= {p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE}
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
 def wait_for(
     condition: Callable[[], object], timeout: float, what: str, step: float = 0.001
 ) -> None:
@@ -72,9 +60,9 @@ def watch_gone(pids: set[int], gone: list[float]) -> threading.Thread:
 
 def stop_latency(worker: WorkerProcess, client: object, content: bytes, name: str) -> float:
     job = upload_document(client, Upload(name, content))  # type: ignore[arg-type]
-    wait_for(lambda: parsers(worker), 120, "parser")
+    wait_for(worker.isolated_processes, 120, "parser")
     time.sleep(0.5)  # well into the parse
-    pids = parsers(worker)
+    pids = worker.isolated_processes()
     gone: list[float] = []
     watcher = watch_gone(pids, gone)
     began = time.monotonic()
@@ -124,10 +112,10 @@ def main() -> None:
             before = me.memory_info().rss
             for _ in range(args.cycles):
                 job = upload_document(client, Upload("cycle.md", small))
-                wait_for(lambda: parsers(worker), 60, "parser")
+                wait_for(worker.isolated_processes, 60, "parser")
                 actions.cancel_and_delete(client, job.id, wait_for_ack=True, ack_timeout=10)
             after = me.memory_info().rss
-            left = len(parsers(worker))
+            left = len(worker.isolated_processes())
             print(f"\nWorker RSS around {args.cycles} upload-and-cancel cycles (8 MB Markdown)\n")
             print(
                 table(

@@ -78,6 +78,21 @@ class WorkerProcess:
                 )
             time.sleep(0.02)
 
+    def isolated_processes(self) -> set[int]:
+        """The worker's isolated handler processes alive now (a parser, say): the children of
+        its fork server."""
+        import psutil
+
+        assert self.process is not None
+        found: set[int] = set()
+        for child in psutil.Process(self.process.pid).children():
+            try:
+                if "forkserver" in " ".join(child.cmdline()):
+                    found |= {p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE}
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
     def signal(self, sig: int) -> None:
         assert self.process is not None
         self.process.send_signal(sig)

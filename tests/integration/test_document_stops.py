@@ -55,19 +55,6 @@ def sql(localbase: LocalbaseProcess) -> Iterator[Sql]:
         yield run
 
 
-def parsers(worker: WorkerProcess) -> set[int]:
-    """The worker's parser processes: children of its fork server."""
-    assert worker.process is not None
-    found: set[int] = set()
-    for child in psutil.Process(worker.process.pid).children():
-        try:
-            if "forkserver" in " ".join(child.cmdline()):
-                found |= {p.pid for p in child.children() if p.status() != psutil.STATUS_ZOMBIE}
-        except psutil.NoSuchProcess:
-            pass
-    return found
-
-
 def tree_cpu_seconds(worker: WorkerProcess) -> float:
     assert worker.process is not None
     root = psutil.Process(worker.process.pid)
@@ -94,7 +81,7 @@ def stopped(sql: Sql, job_id: uuid.UUID) -> dict[str, Any] | None:
 
 def start_parsing(client: Client, worker: WorkerProcess, name: str, content: bytes) -> Job:
     job = upload_document(client, Upload(name, content))
-    eventually(lambda: parsers(worker), timeout=60, what="the parser process")
+    eventually(worker.isolated_processes, timeout=60, what="the parser process")
     return job
 
 
@@ -114,7 +101,7 @@ def test_cancel_and_delete_mid_parse_leaves_nothing_running(
     assert result.deleted
     assert result.acknowledged
     # Acknowledged means stopped: the parser is already gone, not merely asked to go.
-    assert parsers(worker) == set()
+    assert worker.isolated_processes() == set()
     eventually(lambda: quiet(worker), timeout=10, what="the worker to go quiet")
     assert stopped(sql, job.id)["reason"] == "cancelled"  # type: ignore[index]
 
@@ -135,7 +122,7 @@ def test_force_fail_and_a_studio_delete_mid_parse_stop_the_parser(
     else:
         sql("delete from public.background_jobs where id = %s", job.id)
     detail = eventually(lambda: stopped(sql, job.id), timeout=10, what="the stopped event")
-    assert parsers(worker) == set()
+    assert worker.isolated_processes() == set()
     assert detail["reason"] == {"force_fail": "force_failed", "studio_delete": "deleted"}[action]
     actions.cancel_and_delete(service_client, job.id, wait=0)  # no retry of the force-failed job
 
@@ -152,7 +139,7 @@ def test_twenty_upload_and_cancel_cycles_leave_no_growth(
             service_client, job.id, wait_for_ack=True, ack_timeout=10
         )
         assert result.acknowledged
-        assert parsers(worker) == set()
+        assert worker.isolated_processes() == set()
         rss.append(psutil.Process(worker.process.pid).memory_info().rss)
     # The worker keeps no copy of the documents it no longer processes (each is 8 MiB).
     assert rss[-1] - rss[0] < 48 * MiB, [r // MiB for r in rss]
