@@ -13,7 +13,7 @@ from dock import callbacks, present, state
 from dock.config import DockOptions
 from dock.mirror import CONNECTING, GROUP_ORDER, MirrorSnapshot
 from dock.state import Flash
-from jobdock.documents import CONTENT_TYPES
+from jobdock.formats import CONTENT_TYPES
 from jobdock.models import Job, JobEvent, JobStatus
 
 TOAST_ICONS = {

@@ -18,6 +18,7 @@ from storage3.exceptions import StorageApiError
 from jobdock.actions import enqueue
 from jobdock.backend import backend
 from jobdock.errors import BackendError, InvalidUpload, JobdockError
+from jobdock.formats import CONTENT_TYPES
 from jobdock.models import Job
 from jobdock.settings import Settings, get_settings
 from supabase import Client
@@ -25,13 +26,6 @@ from supabase import Client
 PROCESS_DOCUMENT = "process_document"
 #: The folder of documents uploaded without a user (service key); no user can name it.
 SERVICE_FOLDER = "service"
-
-CONTENT_TYPES = {
-    ".epub": "application/epub+zip",
-    ".pdf": "application/pdf",
-    ".txt": "text/plain",
-    ".md": "text/markdown",
-}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from jobdock.formats import CONTENT_TYPES
 from worker.errors import PermanentError
 
 if TYPE_CHECKING:
@@ -88,10 +89,11 @@ class Chapter:
 
 def parse(name: str, content: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> list[Chapter]:
     suffix = PurePosixPath(name).suffix.lower()
-    parsers = {".epub": parse_epub, ".pdf": parse_pdf, ".txt": parse_text, ".md": parse_text}
-    if suffix not in parsers:
+    if suffix not in CONTENT_TYPES:  # the accepted types: jobdock.formats
         raise DocumentError(f"{name}: unsupported document type {suffix or '(none)'}")
-    chapters = [c for c in parsers[suffix](content, limits) if c.text.strip()]
+    # EPUB and PDF have parsers of their own; the other accepted types are text.
+    parser = {".epub": parse_epub, ".pdf": parse_pdf}.get(suffix, parse_text)
+    chapters = [c for c in parser(content, limits) if c.text.strip()]
     if not chapters:
         raise DocumentError(f"{name}: no text found in the document")
     return chapters
