@@ -36,6 +36,7 @@ from typing import Any, assert_never
 
 from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
 
+from dock.present import group_jobs
 from jobdock.clients import async_client
 from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo
 from jobdock.settings import Settings
@@ -84,25 +85,6 @@ def parse_change(payload: Mapping[str, Any]) -> Change | None:
 
 
 # What the dock renders ---------------------------------------------------------------------------
-GROUP_ORDER = (
-    JobStatus.PROCESSING,
-    JobStatus.PENDING,
-    JobStatus.FAILED,
-    JobStatus.COMPLETED,
-    JobStatus.CANCELLED,
-)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _group_key(job: Job) -> tuple[float, str]:
-    """Newest first, except the queue: the next pending job to run comes first."""
-    if job.status is JobStatus.PENDING:
-        return ((job.created_at or _EPOCH).timestamp(), str(job.id))
-    when = job.started_at if job.status is JobStatus.PROCESSING else job.completed_at
-    return (-(when or job.created_at or _EPOCH).timestamp(), str(job.id))
-
-
 @dataclass(frozen=True)
 class MirrorSnapshot:
     """An immutable view of the mirror at one version; shared by every session that reads it."""
@@ -118,10 +100,8 @@ class MirrorSnapshot:
 
     @cached_property
     def groups(self) -> dict[JobStatus, tuple[Job, ...]]:
-        buckets: dict[JobStatus, list[Job]] = {status: [] for status in GROUP_ORDER}
-        for job in self.jobs.values():
-            buckets[job.status].append(job)
-        return {status: tuple(sorted(jobs, key=_group_key)) for status, jobs in buckets.items()}
+        """The jobs by status, as the dock lists them (``dock.present.group_jobs``)."""
+        return group_jobs(self.jobs.values())
 
     def count(self, *statuses: JobStatus) -> int:
         return sum(len(self.groups[status]) for status in statuses)

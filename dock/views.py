@@ -11,7 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dock import callbacks, present, state
 from dock.config import DockOptions
-from dock.mirror import CONNECTING, GROUP_ORDER, MirrorSnapshot
+from dock.mirror import CONNECTING, MirrorSnapshot
 from dock.state import Flash
 from jobdock.formats import CONTENT_TYPES
 from jobdock.models import Job, JobEvent, JobStatus
@@ -155,7 +155,7 @@ def job_panel(
         return {}
     deleting = set(state.deleting())
     slots: dict[str, DeltaGenerator] = {}
-    for status in GROUP_ORDER:
+    for status in present.GROUP_ORDER:
         jobs = snapshot.groups[status]
         if jobs:
             limit = state.shown(status, options.rows_per_group)

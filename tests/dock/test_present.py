@@ -228,7 +228,10 @@ def test_snapshot_groups_put_the_next_pending_job_first_and_the_newest_finished_
         Job(uuid.uuid4(), "c", JobStatus.COMPLETED, created_at=at(0), completed_at=at(3)),
         Job(uuid.uuid4(), "d", JobStatus.COMPLETED, created_at=at(0), completed_at=at(5)),
     ]
+    groups = present.group_jobs(jobs)
+    assert tuple(groups) == present.GROUP_ORDER  # every group, empty ones too, in page order
+    assert [j.job_type for j in groups[JobStatus.PENDING]] == ["b", "a"]
+    assert [j.job_type for j in groups[JobStatus.COMPLETED]] == ["d", "c"]
     snapshot = MirrorSnapshot({j.id: j for j in jobs}, 1, True, None, None)
-    assert [j.job_type for j in snapshot.groups[JobStatus.PENDING]] == ["b", "a"]
-    assert [j.job_type for j in snapshot.groups[JobStatus.COMPLETED]] == ["d", "c"]
+    assert snapshot.groups == groups
     assert snapshot.count(JobStatus.PENDING, JobStatus.PROCESSING) == 2
