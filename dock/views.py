@@ -232,7 +232,7 @@ def job_row(
 def job_buttons(job: Job, row: DeltaGenerator) -> None:
     """The buttons the job's state allows, at the right end of ``row`` (see ``LEGEND``)."""
     job_id = str(job.id)
-    if job.can_cancel() and job.status is not JobStatus.FAILED:
+    if job.can_cancel():
         row.button(
             "Cancel & Delete",
             key=state.cancel_key(job.id),

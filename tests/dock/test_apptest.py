@@ -254,6 +254,30 @@ def test_cancel_and_delete_without_acknowledgement_says_so(
     assert "without the worker's acknowledgement" in message
 
 
+def test_a_failed_job_with_retries_left_offers_cancel_and_delete(
+    app: AppTest, jobs: Client, localbase: LocalbaseProcess
+) -> None:
+    """DESIGN §1: Cancel & Delete is offered for a failed job awaiting its retry, as
+    ``Job.can_cancel`` says; it deletes the job, so the retry never runs."""
+    job = actions.enqueue(jobs, "demo.sleep", max_retries=2)
+    claim(localbase, job)
+    actions.force_fail(jobs, job.id)
+    mirror_shows(lambda s: job.id in s.jobs and s.jobs[job.id].awaiting_retry)
+    offered = keys(run(app))
+    assert {state.cancel_key(job.id), state.retry_key(job.id), state.dismiss_key(job.id)} <= offered
+    assert state.force_fail_key(job.id) not in offered
+
+    app.button(key=state.cancel_key(job.id)).click()
+    run(app)
+    assert actions.get_job(jobs, job.id) is None
+    assert [e.event for e in actions.job_timeline(jobs, job.id)][-2:] == [
+        "cancel_requested",
+        "deleted",
+    ]
+    assert toasts(app)[-1].startswith(f"Cancelled and deleted job {str(job.id)[:8]}")
+    assert state.cancel_key(job.id) not in keys(app)
+
+
 def test_force_fail_then_retry_then_dismiss(
     app: AppTest, jobs: Client, localbase: LocalbaseProcess
 ) -> None:
