@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from dock.config import DockOptions
-from dock.mirror import JobMirror, MirrorSnapshot
+from dock.mirror import JobMirror
 from jobdock import actions
 from jobdock.actions import BulkCancelResult, CancelResult
 from jobdock.models import JobEvent, JobStatus
@@ -76,9 +76,7 @@ class MirrorStops:
 
     def _look(self, job_ids: frozenset[uuid.UUID], seconds: float) -> dict[uuid.UUID, JobEvent]:
         """Wait on the mirror, then ask the trail about the jobs whose event did not come."""
-        self.mirror.wait_for(lambda now: _all_settled(now, job_ids), seconds)
-        stops = self.mirror.snapshot().stops
-        found = {job_id: stops[job_id] for job_id in job_ids if job_id in stops}
+        found = self.mirror.wait_for_stops(job_ids, seconds)
         missing = job_ids - found.keys()
         return found | (recorded_stops(self.client, missing) if missing else {})
 
@@ -116,14 +114,3 @@ def cancel_all(client: Client, mirror: JobMirror, options: DockOptions) -> BulkR
     for job_id in result.deleted:
         mirror.forget(job_id)
     return BulkReport(result, len(running), len(result.stopped))
-
-
-def _all_settled(snapshot: MirrorSnapshot, job_ids: frozenset[uuid.UUID]) -> bool:
-    """Each job has stopped, or finished on its own before the cancel, or is gone."""
-    for job_id in job_ids:
-        job = snapshot.jobs.get(job_id)
-        if job_id in snapshot.stops or job is None:
-            continue
-        if job.status in (JobStatus.PROCESSING, JobStatus.CANCELLED):
-            return False
-    return True

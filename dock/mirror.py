@@ -15,7 +15,7 @@ A daemon thread runs its own asyncio loop with the official async client::
   ``snapshot().live`` is False (the dock shows a banner). Delivery is at most once even while
   subscribed, so a slow safety resync (``resync_interval``) runs then too.
 - The realtime callbacks only parse the payload and update the rows under a lock.
-- ``wait_for_stop`` lets Cancel & Delete wait for the worker's ``stopped`` event without polling.
+- ``wait_for_stops`` lets Cancel & Delete wait for the workers' ``stopped`` events without polling.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -49,6 +49,9 @@ REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate de
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
 SUBSCRIBED_MESSAGE = "postgres_changes"  # the ``extension`` of "Subscribed to PostgreSQL"
 CONNECTING = "connecting to Supabase Realtime…"  # the problem until the first subscription
+#: A job in these states may still send its ``stopped`` event (a cancelled one: once its
+#: worker hears of the cancel).
+_STOPPABLE = frozenset({JobStatus.PROCESSING, JobStatus.CANCELLED})
 
 
 # Changes, parsed once at the edge ----------------------------------------------------------------
@@ -213,11 +216,19 @@ class JobMirror:
         with self._lock:
             self._stops.pop(job_id, None)
 
-    def wait_for_stop(self, job_id: uuid.UUID, timeout: float) -> JobEvent | None:
-        """The worker's ``stopped`` event for this job, once it arrives (None after ``timeout``)."""
+    def wait_for_stops(
+        self, job_ids: Collection[uuid.UUID], timeout: float
+    ) -> dict[uuid.UUID, JobEvent]:
+        """The workers' ``stopped`` events for these jobs, once each job has stopped, finished
+        on its own or gone (at most ``timeout``); a job missing from the answer sent none."""
         with self._changed:
-            self._changed.wait_for(lambda: job_id in self._stops, timeout)
-            return self._stops.get(job_id)
+            self._changed.wait_for(lambda: all(self._settled(j) for j in job_ids), timeout)
+            return {job_id: self._stops[job_id] for job_id in job_ids if job_id in self._stops}
+
+    def _settled(self, job_id: uuid.UUID) -> bool:
+        """Nothing more to wait for: the job stopped, finished without a stop, or is gone."""
+        job = self._rows.get(job_id)
+        return job_id in self._stops or job is None or job.status not in _STOPPABLE
 
     # Local knowledge (rows the dock itself just read or deleted) ----------------------------------
     def note(self, job: Job) -> None:

@@ -65,7 +65,7 @@ def test_the_mirror_follows_every_change_and_hands_over_stops(
         conn.execute("select public.claim_jobs('w-mirror', null, 100)")
         assert mirror.wait_for(has(job.id, JobStatus.PROCESSING), WAIT)
         mirror.expect_stop(job.id)
-        assert mirror.wait_for_stop(job.id, 0.05) is None
+        assert mirror.wait_for_stops([job.id], 0.05) == {}
         actions.request_cancel(jobs, job.id)
         assert mirror.wait_for(has(job.id, JobStatus.CANCELLED), WAIT)
         ack = None
@@ -74,7 +74,7 @@ def test_the_mirror_follows_every_change_and_hands_over_stops(
                 "select public.record_stopped(%s, 'w-mirror', 'cancelled', clock_timestamp())",
                 (job.id,),
             )
-            ack = mirror.wait_for_stop(job.id, 2)
+            ack = mirror.wait_for_stops([job.id], 2).get(job.id)
             if ack is not None:
                 break
         assert ack is not None
