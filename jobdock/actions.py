@@ -15,10 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from jobdock.backend import backend, rows_of, rpc
-from jobdock.errors import BackendError as BackendError  # callers catch it from here too
 from jobdock.models import Job, JobEvent, JobStatus, parse_job_id, parse_time
 from jobdock.waiting import AuditTrail, StopWaiter
-from jobdock.waiting import wait_for_stop as wait_for_stop  # where callers found it first
 from supabase import Client
 
 #: Cancel & Delete: the pause between cancel and delete when no acknowledgement is awaited.

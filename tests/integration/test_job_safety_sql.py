@@ -13,6 +13,7 @@ from postgrest.exceptions import APIError
 
 from devstack.localbase import LocalbaseProcess
 from jobdock import actions
+from jobdock.errors import BackendError
 from supabase import Client
 from tests.conftest import user_client
 from tests.helpers import Sql, claim, enqueue, events, status
@@ -40,7 +41,7 @@ def test_a_user_may_name_only_documents_in_their_own_folder(
         ({"bucket": "documents", "path": ["a"]}, "needs the document"),
     ]
     for data, message in hostile:
-        with pytest.raises(actions.BackendError) as info:
+        with pytest.raises(BackendError) as info:
             actions.enqueue(bob, "process_document", data)
         assert message in str(info.value), data
     with pytest.raises(APIError) as direct:  # a direct insert meets the same rule
@@ -56,7 +57,7 @@ def test_ownerless_jobs_name_the_service_folder_and_edits_are_checked(
     sql: Sql, service_client: Client
 ) -> None:
     job = actions.enqueue(service_client, "process_document", document("service/a/book.epub"))
-    with pytest.raises(actions.BackendError, match="not in the job owner's folder"):
+    with pytest.raises(BackendError, match="not in the job owner's folder"):
         actions.enqueue(service_client, "process_document", document(f"{uuid.uuid4()}/diary.txt"))
     with pytest.raises(psycopg.errors.CheckViolation, match="not in the job owner's folder"):
         sql(
@@ -91,7 +92,7 @@ def test_unknown_job_types_are_refused_unless_forced(
     sql: Sql, localbase: LocalbaseProcess, service_client: Client
 ) -> None:
     name = f"test.unknown-{uuid.uuid4().hex[:8]}"
-    with pytest.raises(actions.BackendError, match=f"no worker handles job type '{name}'"):
+    with pytest.raises(BackendError, match=f"no worker handles job type '{name}'"):
         actions.enqueue(service_client, name)
     user = user_client(localbase, str(uuid.uuid4()))
     with pytest.raises(APIError) as info:

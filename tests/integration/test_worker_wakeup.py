@@ -15,6 +15,7 @@ from devstack.localbase import LocalbaseProcess
 from devstack.worker import WorkerProcess
 from jobdock import actions
 from jobdock.models import JobStatus
+from jobdock.waiting import wait_for_stop
 from supabase import Client
 from tests.helpers import Sql, eventually
 
@@ -67,14 +68,14 @@ def test_a_retry_wakes_an_idle_worker_and_the_ack_is_the_new_one(
     )
     eventually(lambda: status(service_client, job.id) is JobStatus.PROCESSING, what="running")
     assert isinstance(actions.force_fail(service_client, job.id), actions.Done)
-    first = eventually(lambda: actions.wait_for_stop(service_client, job.id, 0), what="1st ack")
+    first = eventually(lambda: wait_for_stop(service_client, job.id, 0), what="1st ack")
     assert first.detail["reason"] == "force_failed"
 
     assert isinstance(actions.retry(service_client, job.id), actions.Done)
     eventually(lambda: status(service_client, job.id) is JobStatus.PROCESSING, what="rerun")
     # The old acknowledgement does not answer the new request.
     assert isinstance(actions.request_cancel(service_client, job.id), actions.Done)
-    ack = actions.wait_for_stop(service_client, job.id, 10)
+    ack = wait_for_stop(service_client, job.id, 10)
     assert ack is not None
     assert ack.detail["reason"] == "cancelled"
     assert ack.id > first.id
