@@ -6,7 +6,12 @@ the worker had stopped before the caller even got its answer). Also measured: da
 per second spent on cancellation checks, and a bulk ``cancel_all_processing`` over 1,000
 running jobs. Prints markdown tables and writes ``docs/cancel_latency.png``.
 
+With ``--rtt-ms N`` the workers and the caller reach localbase through a proxy that delays each
+direction by N/2 ms (``bench.common.reach``): the cancel call itself then takes a round trip,
+and so does the Realtime event's way to the worker (half of one, after the commit).
+
     .venv/bin/python bench/cancel_latency.py [--jobs 200] [--bulk 1000] [--only TEXT] [--no-plot]
+        [--rtt-ms 0] [--bulk-rounds 4]
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import connect, localbase, realtime_settled, run, sql, summary, table, workers
+from common import connect, localbase, reach, realtime_settled, run, sql, summary, table, workers
 from psycopg.types.json import Jsonb
 
 from devstack.localbase import LocalbaseProcess, free_port
@@ -113,9 +118,12 @@ def checks_so_far(stack: LocalbaseProcess) -> int:
     return int(rows[0][0])
 
 
-def run_mode(stack: LocalbaseProcess, root: Path, mode: Mode, jobs: int) -> dict[str, Any]:
+def run_mode(
+    stack: LocalbaseProcess, root: Path, mode: Mode, jobs: int, url: str | None = None
+) -> dict[str, Any]:
+    """``url``: where the workers and the caller reach localbase (default: directly)."""
     print(f"… {mode.name}: {jobs} jobs", file=sys.stderr, flush=True)
-    client = connect(stack.url, stack.service_key)
+    client = connect(url or stack.url, stack.service_key)
     concurrency = math.ceil(jobs / 4) + 1
     realtime_url = f"http://127.0.0.1:{free_port()}" if mode.dead_realtime else None
     args = ("--concurrency", str(concurrency), "--lease", "30", *mode.args)
@@ -128,6 +136,7 @@ def run_mode(stack: LocalbaseProcess, root: Path, mode: Mode, jobs: int) -> dict
         realtime_url=realtime_url,
         prefix=prefix,
         dead_realtime=mode.dead_realtime,
+        url=url,
     ):
         ids = [actions.enqueue(client, mode.job_type, mode.data).id for _ in range(jobs)]
         wait_until(lambda: reporting(stack) == jobs, 300, f"{jobs} jobs running")
@@ -175,13 +184,17 @@ class BulkRound:
     offsets: list[float]  # per job: stopped_at − the moment the call began, ms
 
 
-def bulk(stack: LocalbaseProcess, root: Path, jobs: int, rounds: int) -> list[BulkRound]:
+def bulk(
+    stack: LocalbaseProcess, root: Path, jobs: int, rounds: int, url: str | None = None
+) -> list[BulkRound]:
     """``rounds`` bulk cancels of ``jobs`` running jobs. The first is issued as soon as every
     job has reported progress, while Realtime may still be delivering their claims and first
     reports; the others once Realtime has caught up (``realtime_settled``)."""
-    client = connect(stack.url, stack.service_key)
+    client = connect(url or stack.url, stack.service_key)
     done: list[BulkRound] = []
-    with workers(stack, root, 4, "--concurrency", str(jobs // 4 + 1), prefix="bulk"):
+    if not rounds:
+        return done
+    with workers(stack, root, 4, "--concurrency", str(jobs // 4 + 1), prefix="bulk", url=url):
         for n in range(rounds):
             sql(
                 stack,
@@ -302,13 +315,16 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only the modes whose name has this")
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--bulk-only", action="store_true", help="only the bulk cancel")
+    parser.add_argument("--rtt-ms", type=float, default=0, help="round trip to localbase")
     args = parser.parse_args()
     modes = [] if args.bulk_only else [m for m in MODES if args.only in m.name]
-    with localbase() as (stack, root):
+    with localbase() as (stack, root), reach(stack, args.rtt_ms) as url:
         sql(stack, "alter system set track_functions = 'all'")
         sql(stack, "select pg_reload_conf()")
-        results = [run_mode(stack, root, m, min(m.jobs or args.jobs, args.jobs)) for m in modes]
-        rounds = bulk(stack, root, args.bulk, args.bulk_rounds)
+        results = [
+            run_mode(stack, root, m, min(m.jobs or args.jobs, args.jobs), url) for m in modes
+        ]
+        rounds = bulk(stack, root, args.bulk, args.bulk_rounds, url)
     rows = []
     for result in results:
         s = summary(result["latencies"])
@@ -326,7 +342,8 @@ def main() -> None:
                 result["mode"].aim,
             )
         )
-    print("cancel call returned → handler stopped, ms (4 worker processes)\n")
+    distance = f", {args.rtt_ms:g} ms round trip to localbase" if args.rtt_ms else ""
+    print(f"cancel call returned → handler stopped, ms (4 worker processes{distance})\n")
     header = ["mode", "jobs", "p50", "p90", "p99", "max", "check reads/s", "noticed via", "aim"]
     print(table(header, rows))
     if rounds:

@@ -18,6 +18,7 @@ from realtime import AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
 from devstack.localbase import LocalbaseProcess
+from devstack.proxy import TcpProxy
 from devstack.worker import WorkerProcess
 from supabase import Client, create_client
 
@@ -49,6 +50,21 @@ def localbase(*extra_args: str) -> Iterator[tuple[LocalbaseProcess, Path]]:
 
 
 @contextlib.contextmanager
+def reach(stack: LocalbaseProcess, rtt_ms: float) -> Iterator[str]:
+    """The URL at which workers and callers reach localbase: its own at 0 ms; otherwise a proxy
+    that delays each direction by half of ``rtt_ms`` (hosted Supabase is not on localhost). The
+    proxy runs in a thread of the benchmark's process."""
+    if rtt_ms <= 0:
+        yield stack.url
+        return
+    proxy = TcpProxy(stack.api_port, delay_seconds=rtt_ms / 2000).start()
+    try:
+        yield f"http://127.0.0.1:{proxy.port}"
+    finally:
+        proxy.close()
+
+
+@contextlib.contextmanager
 def workers(
     stack: LocalbaseProcess,
     root: Path,
@@ -57,7 +73,10 @@ def workers(
     realtime_url: str | None = None,
     prefix: str = "bench",
     dead_realtime: bool = False,
+    url: str | None = None,
 ) -> Iterator[list[WorkerProcess]]:
+    """``count`` workers, started and ready; ``url`` (e.g. from ``reach``) is where they reach
+    localbase, REST and Realtime alike (unless ``realtime_url`` says otherwise)."""
     started: list[WorkerProcess] = []
     try:
         for n in range(count):
@@ -67,8 +86,9 @@ def workers(
                     root / f"{prefix}{n}.log",
                     f"{prefix}-{n}",
                     args,
-                    realtime_url=realtime_url,
+                    realtime_url=realtime_url or url,
                     expect_feed=not dead_realtime,
+                    env={"SUPABASE_URL": url} if url else {},
                 ).start()
             )
         yield started
