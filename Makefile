@@ -34,10 +34,12 @@ typecheck: $(STAMP)
 screenshots: $(STAMP)
 	JOBDOCK_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e
 
-BENCHMARKS := localbase_rest localbase_realtime cancel_latency throughput documents dock
+BENCHMARKS := localbase_rest localbase_realtime cancel_latency throughput peers documents dock
 
 ## Every benchmark in turn (tens of minutes, tables on stdout); some: make bench BENCHMARKS="throughput dock"
+## The peers measured side by side (the bench extra) are installed for it only: tests do not need them.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for name in $(BENCHMARKS); do \
 		echo "== bench/$$name.py"; $(BIN)/python bench/$$name.py || exit 1; \
 	done
