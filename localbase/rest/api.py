@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from localbase import strict_json
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
-from localbase.rest import statements
+from localbase.rest import embedding, statements
 from localbase.rest.catalog import EXPOSED_SCHEMAS, Catalog, Function, Table
 from localbase.rest.errors import (
     JSON_TYPE,
@@ -161,25 +161,45 @@ class RestApi:
         )
         if request.method in {"GET", "HEAD"}:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
-            statement = statements.read(table, query, count=prefer.count)
+            bindings = statements.Bindings()
+            statement = bindings.statement(
+                embedding.read(catalog, table, query, count=prefer.count, bindings=bindings)
+            )
             return await self._run_read(ctx, statement, query, prefer, singular)
         if request.method == "POST":
-            return await self._insert(request, ctx, table, query, singular)
+            return await self._insert(request, ctx, catalog, table, query, singular)
         if request.method == "PATCH":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
             body = await _json_body(request)
             if not isinstance(body, dict):
                 raise body_error()
-            statement = statements.update(table, query, body, representation=prefer.representation)
+            statement = statements.update(
+                table,
+                query,
+                body,
+                representation=prefer.representation,
+                shape=_write_shape(catalog, table, query),
+            )
             return await self._run_write(ctx, statement, prefer, singular, "update")
         if request.method == "DELETE":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
-            statement = statements.delete(table, query, representation=prefer.representation)
+            statement = statements.delete(
+                table,
+                query,
+                representation=prefer.representation,
+                shape=_write_shape(catalog, table, query),
+            )
             return await self._run_write(ctx, statement, prefer, singular, "delete")
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
     async def _insert(
-        self, request: Request, ctx: RequestContext, table: Table, query: ReadQuery, singular: bool
+        self,
+        request: Request,
+        ctx: RequestContext,
+        catalog: Catalog,
+        table: Table,
+        query: ReadQuery,
+        singular: bool,
     ) -> Response:
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
         body = await _json_body(request)
@@ -198,6 +218,7 @@ class RestApi:
             count=prefer.count,
             resolution=prefer.resolution,
             missing_default=prefer.missing_default,
+            shape=_write_shape(catalog, table, query),
         )
         if not rows:
             return _mutation_response(
@@ -381,6 +402,13 @@ def _arguments(function: Function, body: Any) -> dict[str, str | None]:
     assert isinstance(body, dict)
     types = {p.name: p.type for p in function.parameters}
     return {name: statements.argument_text(value, types[name]) for name, value in body.items()}
+
+
+def _write_shape(catalog: Catalog, table: Table, query: ReadQuery) -> statements.Shape | None:
+    """How a write's rows come back when its ``select`` embeds resources (else None)."""
+    if not embedding.has_embeds(query.select) and not query.embedded:
+        return None
+    return embedding.after_write(catalog, table, query)
 
 
 def _singular_error(rows: int) -> RestError:

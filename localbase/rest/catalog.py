@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from localbase.rest import relationships
+from localbase.rest.relationships import Relationship
+
 EXPOSED_SCHEMAS = ("public", "graphql_public")
 
 _TABLES_SQL = """
@@ -93,6 +96,8 @@ class Function:
 class Catalog:
     tables: dict[tuple[str, str], Table] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
+    #: Relationships between exposed relations, by origin (see ``relationships``).
+    relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, conn: psycopg.AsyncConnection) -> Catalog:
@@ -109,6 +114,15 @@ class Catalog:
         for row in await cur.fetchall():
             function = _function_from_row(row)
             catalog.functions.setdefault((function.schema, function.name), []).append(function)
+        foreign_keys = await (await conn.execute(relationships.FOREIGN_KEYS_SQL)).fetchall()
+        cur = await conn.execute(relationships.VIEW_COLUMNS_SQL, (list(EXPOSED_SCHEMAS),))
+        views = await cur.fetchall()
+        catalog.relationships = relationships.build(
+            foreign_keys,
+            {k: t.primary_key for k, t in catalog.tables.items()},
+            views,
+            EXPOSED_SCHEMAS,
+        )
         return catalog
 
     def suggest_table(self, schema: str, name: str) -> str | None:

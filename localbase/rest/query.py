@@ -60,6 +60,10 @@ _KEY = rf"""(?>'([^']+)'|"([^"]+)"|(-?[0-9]++(?=->|\Z)|{_K}++(?:-{_K}++)*+))"""
 _FIELD_PREFIX = re.compile(rf'(?P<name>"[^"]+"|{_W}++(?:-{_W}++)*+)?(?:->>?{_KEY})*+')
 _STEP = re.compile(rf"(->>?){_KEY}")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_$]++")
+_EMBED_NAME = re.compile(rf'"[^"]+"|{_W}++(?:-{_W}++)*+')
+_ORDER_RELATION = re.compile(rf"(?P<rel>{_W}++)\((?P<field>[^()]*+)\)")
+#: Deepest nesting of embedded resources in ``select``.
+MAX_EMBED_DEPTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +101,54 @@ class SelectItem:
 
 
 @dataclass(frozen=True, slots=True)
+class CountItem:
+    """``count`` / ``count()`` in a select list: the number of rows (grouped by the fields)."""
+
+    alias: str | None = None
+    cast: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Embed:
+    """``alias:relation!hint!inner(…)`` or ``...relation(…)``: a related resource."""
+
+    name: str
+    select: tuple[Item, ...]
+    alias: str | None = None
+    hint: str | None = None
+    join: str | None = None  # "inner" | "left"
+    spread: bool = False
+
+    @property
+    def key(self) -> str:
+        """The name filters, orders and the response use for this embed."""
+        return self.alias or self.name
+
+
+Item = SelectItem | CountItem | Embed
+
+
+@dataclass(frozen=True, slots=True)
 class OrderTerm:
     field: Field
     descending: bool = False
     nulls: str | None = None  # "first" | "last"
+    relation: str | None = None  # ``order=author(name)``: a column of a to-one embed
+
+
+@dataclass
+class EmbedQuery:
+    """Filters, order and page of one embedded resource (``author.name=eq.x``…)."""
+
+    where: list[Condition] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int = 0
 
 
 @dataclass
 class ReadQuery:
-    select: list[SelectItem] = field(default_factory=lambda: [SelectItem(None)])
+    select: list[Item] = field(default_factory=lambda: [SelectItem(None)])
     where: list[Condition] = field(default_factory=list)
     order: list[OrderTerm] = field(default_factory=list)
     limit: int | None = None
@@ -113,6 +156,11 @@ class ReadQuery:
     columns: list[str] | None = None
     on_conflict: list[str] | None = None
     arguments: list[tuple[str, str]] = field(default_factory=list)
+    #: Parameters of embedded resources, by their path of embed keys (``("author",)``).
+    embedded: dict[tuple[str, ...], EmbedQuery] = field(default_factory=dict)
+
+    def at(self, path: tuple[str, ...]) -> EmbedQuery:
+        return self.embedded.setdefault(path, EmbedQuery())
 
 
 def parse_field(text: str) -> Field:
@@ -345,23 +393,86 @@ def _logic_value(text: str, i: int, source: str) -> tuple[str, int]:
     return text[i:j], j
 
 
-def parse_select(text: str) -> list[SelectItem]:
-    items: list[SelectItem] = []
-    for raw in _split_top_level(text):
+def parse_select(text: str) -> list[Item]:
+    return _parse_items(text, text, 1)
+
+
+def _parse_items(text: str, source: str, depth: int) -> list[Item]:
+    if depth > MAX_EMBED_DEPTH:
+        raise parse_error(
+            f'"failed to parse select parameter ({source})"',
+            f"embedded resources may nest at most {MAX_EMBED_DEPTH} levels deep",
+        )
+    items: list[Item] = []
+    for raw in _split_top_level(text, source):
         raw = raw.strip()
         if raw == "*":
             items.append(SelectItem(None))
-            continue
-        if "(" in raw:
-            raise RestError(
-                400,
-                "PGRST200",
-                "Could not find a relationship in the schema cache",
-                f"localbase does not support embedded resources: {raw}",
-            )
-        alias, raw, cast = _select_parts(raw, text)
-        items.append(SelectItem(parse_field(raw), alias, cast))
+        elif raw.endswith(")") and _open_paren(raw) > 0 and not raw.endswith("count()"):
+            items.append(_parse_embed(raw, source, depth))
+        else:
+            items.append(_parse_column(raw, source))
     return items or [SelectItem(None)]
+
+
+def _open_paren(raw: str) -> int:
+    """Index of the first ``(`` outside double quotes (-1 when there is none)."""
+    quoted = False
+    for i, char in enumerate(raw):
+        if char == '"':
+            quoted = not quoted
+        elif char == "(" and not quoted:
+            return i
+    return -1
+
+
+def _parse_column(raw: str, source: str) -> SelectItem | CountItem:
+    """A column (``alias:field->path::cast``) or ``count()``. A bare ``count`` stays a field:
+    the plan makes it the row count when the table has no column of that name."""
+    alias, field_text, cast = _select_parts(raw, source)
+    if field_text.strip() == "count()":  # PostgREST never reads ``count(…)`` as an embed
+        return CountItem(alias, cast)
+    if field_text.strip().endswith("()"):
+        raise RestError(400, "PGRST123", "Use of aggregate functions is not allowed")
+    return SelectItem(parse_field(field_text), alias, cast)
+
+
+def _parse_embed(raw: str, source: str, depth: int) -> Embed:
+    open_at = _open_paren(raw)
+    head, body = raw[:open_at].strip(), raw[open_at + 1 : -1]
+    spread = head.startswith("...")
+    head = head.removeprefix("...")
+    alias: str | None = None
+    colon = head.find(":")
+    if colon >= 0 and not spread:
+        alias, head = head[:colon].strip(), head[colon + 1 :].strip()
+    name, *params = head.split("!")
+    if not _EMBED_NAME.fullmatch(name) or (alias is not None and not _EMBED_NAME.fullmatch(alias)):
+        raise _select_error(source, f"unexpected {raw[:40]!r} expecting a relation name")
+    if len(params) > 2 or not all(_EMBED_NAME.fullmatch(p) for p in params):
+        raise _select_error(source, f"unexpected {raw[:40]!r} expecting !hint or !inner")
+    hint, join = None, None
+    for param in params:
+        if param in {"inner", "left"}:
+            join = param
+        else:
+            hint = param
+    return Embed(
+        _unquote(name),
+        tuple(_parse_items(body, source, depth + 1)),
+        _unquote(alias) if alias else None,
+        _unquote(hint) if hint else None,
+        join,
+        spread,
+    )
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if name.startswith('"') and name.endswith('"') and len(name) > 1 else name
+
+
+def _select_error(source: str, details: str) -> RestError:
+    return parse_error(f'"failed to parse select parameter ({source})"', details)
 
 
 def _select_parts(raw: str, text: str) -> tuple[str | None, str, str | None]:
@@ -379,30 +490,48 @@ def _select_parts(raw: str, text: str) -> tuple[str | None, str, str | None]:
     return alias, field_text, cast or None
 
 
-def _split_top_level(text: str) -> list[str]:
-    if "(" not in text and ")" not in text:
+def _split_top_level(text: str, source: str | None = None) -> list[str]:
+    """Split on commas outside parentheses and double quotes, in one pass."""
+    if "(" not in text and ")" not in text and '"' not in text:
         return [part for part in text.split(",") if part.strip()]
     parts: list[str] = []
-    current: list[str] = []
+    start = 0
     depth = 0
-    for char in text:
-        if char == "(":
+    quoted = False
+    for i, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [p for p in parts if p.strip()] if text.strip() else []
+            if depth < 0:
+                break
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth != 0 or quoted:
+        raise parse_error(
+            f'"failed to parse select parameter ({source or text})"',
+            'unexpected end of input expecting ")" or a closing quote'
+            if depth > 0 or quoted
+            else 'unexpected ")"',
+        )
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
 
 
 def parse_order(text: str) -> list[OrderTerm]:
     terms = []
     for raw in _split_top_level(text):
-        pieces = raw.strip().split(".")
+        raw = raw.strip()
+        relation = None
+        match = _ORDER_RELATION.match(raw)
+        if match:
+            relation, raw = match["rel"], match["field"] + raw[match.end() :]
+        pieces = raw.split(".")
         field_ = parse_field(pieces[0])
         descending, nulls = False, None
         for modifier in pieces[1:]:
@@ -415,7 +544,7 @@ def parse_order(text: str) -> list[OrderTerm]:
                     f'"failed to parse order ({text})" (line 1, column 1)',
                     f'unexpected "{modifier}" expecting "asc", "desc", "nullsfirst" or "nullslast"',
                 )
-        terms.append(OrderTerm(field_, descending, nulls))
+        terms.append(OrderTerm(field_, descending, nulls, relation))
     return terms
 
 
@@ -452,16 +581,42 @@ def parse_query(params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuer
             query.where.append(parse_logic(key, value))
         elif key in RESERVED:
             continue
-        elif "." in key.split("->")[0] or key.rsplit(".", 1)[-1] in {"order", "limit", "offset"}:
-            raise parse_error(
-                f'"failed to parse filter ({key})"',
-                "localbase does not support filters on embedded resources",
-            )
+        elif "." in key.split("->")[0] and not key.startswith('"'):
+            _embedded_parameter(query, key, value)
         elif rpc and not _looks_like_operation(value):
             query.arguments.append((key, value))
         else:
             query.where.append(parse_operation(parse_field(key), value, source=value))
     return query
+
+
+def _embedded_parameter(query: ReadQuery, key: str, value: str) -> None:
+    """``author.name=eq.x``, ``author.or=(…)``, ``books.order=title``, ``books.limit=2``."""
+    head, arrow, json_path = key.partition("->")
+    negate = not arrow and head.endswith((".not.or", ".not.and"))
+    if negate:
+        head = head[: head.rindex(".not.")] + head[head.rindex(".not.") + 4 :]
+    *path, last = head.split(".")
+    if not all(path):
+        raise parse_error(f'"failed to parse filter ({key})"', "expecting an embedded resource")
+    target = query.at(tuple(path))
+    if not arrow:
+        _check_size(last, value)
+    if last == "order" and not arrow:
+        target.order = parse_order(value)
+    elif last in {"limit", "offset"} and not arrow:
+        number = parse_non_negative(last, value)
+        if last == "limit":
+            target.limit = number
+        else:
+            target.offset = number
+    elif last in {"or", "and"} and not arrow:
+        target.where.append(parse_logic(("not." if negate else "") + last, value))
+    elif last == "not" and not arrow:
+        raise parse_error(f'"failed to parse filter ({key})"', "expecting a field")
+    else:
+        field_ = parse_field(last + arrow + json_path)
+        target.where.append(parse_operation(field_, value, source=value))
 
 
 def _check_size(key: str, value: str) -> None:

@@ -8,18 +8,19 @@ uuid column fails with 22P02, ``n=eq.5`` compares numerically.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
 
 from localbase.rest.catalog import Function, Table
-from localbase.rest.errors import RestError, parse_error
+from localbase.rest.errors import RestError
 from localbase.rest.query import (
     Condition,
     Field,
     Filter,
+    Item,
     Logic,
     ReadQuery,
     SelectItem,
@@ -70,6 +71,34 @@ class Statement:
     params: list[Any]
 
 
+class Bindings:
+    """The values of one statement. Placeholders are named while the statement is assembled
+    (a fragment may be used twice, in any order) and numbered when it is finished."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: object) -> sql.Placeholder:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return sql.Placeholder(name)
+
+    def statement(self, query: sql.Composable) -> Statement:
+        params: list[Any] = []
+        finished = self._positional(query, params)
+        return Statement(
+            finished if isinstance(finished, sql.Composed) else sql.Composed([finished]), params
+        )
+
+    def _positional(self, node: sql.Composable, params: list[Any]) -> sql.Composable:
+        if isinstance(node, sql.Composed):
+            return sql.Composed([self._positional(part, params) for part in node])
+        if isinstance(node, sql.Placeholder):
+            params.append(self.values[node._obj])
+            return sql.Placeholder()
+        return node
+
+
 def array_literal(items: Sequence[object]) -> str:
     """A PostgreSQL array literal with every element quoted (``None`` → NULL)."""
     out = []
@@ -95,10 +124,13 @@ def _scalar_text(value: object) -> str:
 class Builder:
     """Builds the statements for one table or function."""
 
-    def __init__(self, table: Table | None, alias: str) -> None:
+    def __init__(self, table: Table | None, alias: str, bindings: Bindings | None = None) -> None:
         self.table = table
         self.alias = sql.Identifier(alias)
-        self.params: list[Any] = []
+        self.bindings = bindings if bindings is not None else Bindings()
+
+    def statement(self, query: sql.Composable) -> Statement:
+        return self.bindings.statement(query)
 
     # -- expressions -------------------------------------------------------------------------
     def field(self, field_: Field) -> sql.Composable:
@@ -109,8 +141,7 @@ class Builder:
         return expr
 
     def bind(self, value: object) -> sql.Composable:
-        self.params.append(value)
-        return sql.Placeholder()
+        return self.bindings.add(value)
 
     def condition(self, node: Condition) -> sql.Composable:
         if isinstance(node, Logic):
@@ -185,7 +216,7 @@ def limit_offset(query: ReadQuery) -> sql.Composable:
     return sql.SQL(" limit {} offset {}").format(sql.Literal(limit), sql.Literal(query.offset))
 
 
-def _aggregate(
+def aggregate(
     source: sql.Composable, count_sql: sql.Composable | None, *, flagged: bool = False
 ) -> sql.Composed:
     """total (when counted), rows in this page, the JSON body, and whether any row was inserted
@@ -203,30 +234,40 @@ def _aggregate(
     ).format(source=source, total=total, body=body, inserted=inserted)
 
 
-def read(table: Table, query: ReadQuery, *, count: bool) -> Statement:
-    builder = Builder(table, table.name)
-    relation = sql.SQL("{}.{} as {}").format(
-        sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
-    )
-    select = builder.select_list(query.select)
-    where = builder.where(query.where)
-    source = sql.SQL("select {} from {}{}{}{}").format(
-        select, relation, where, builder.order_by(query), limit_offset(query)
-    )
-    count_sql = None
-    if count:
-        count_builder = Builder(table, table.name)
-        count_sql = sql.SQL("select count(*) from {}{}").format(
-            relation, count_builder.where(query.where)
-        )
-        builder.params.extend(count_builder.params)
-    return Statement(_aggregate(source, count_sql), builder.params)
+#: Turns a write (``insert … returning "t".*``) into the statement's result when the
+#: response embeds resources: given the write, whether it flags inserted rows, and the
+#: statement's bindings.
+Shape = Callable[[sql.Composable, bool, Bindings], sql.Composable]
 
 
-def _returning(builder: Builder, query: ReadQuery, representation: bool) -> sql.Composable:
+def _returning(
+    builder: Builder, query: ReadQuery, representation: bool, shape: Shape | None
+) -> sql.Composable:
     if not representation:
         return sql.SQL(" returning 1")
-    return sql.SQL(" returning ") + builder.select_list(query.select)
+    if shape is not None:
+        return sql.SQL(" returning {}.*").format(builder.alias)
+    return sql.SQL(" returning ") + builder.select_list(columns_only(query.select))
+
+
+def columns_only(items: Sequence[Item]) -> list[SelectItem]:
+    """The select list of a result that cannot embed (an RPC's rows)."""
+    plain = [item for item in items if isinstance(item, SelectItem)]
+    if len(plain) != len(items):
+        raise RestError(
+            400,
+            "PGRST100",
+            "localbase does not embed resources or count rows in the result of a function",
+        )
+    return plain
+
+
+def _finish(
+    builder: Builder, source: sql.Composable, shape: Shape | None, *, flagged: bool = False
+) -> Statement:
+    if shape is not None:
+        return builder.statement(shape(source, flagged, builder.bindings))
+    return builder.statement(aggregate(source, None, flagged=flagged))
 
 
 def check_columns(table: Table, names: Sequence[str]) -> None:
@@ -248,6 +289,7 @@ def insert(
     count: bool,
     resolution: str | None,
     missing_default: bool,
+    shape: Shape | None = None,
 ) -> Statement:
     columns = query.columns if query.columns is not None else list(rows[0]) if rows else []
     check_columns(table, columns)
@@ -270,7 +312,7 @@ def insert(
         )
     conflict = _on_conflict(table, query, columns, resolution)
     flagged = resolution == "merge-duplicates" and bool(columns)
-    returning = _returning(builder, query, representation)
+    returning = _returning(builder, query, representation, shape)
     if flagged:
         returning += sql.SQL(", ({}.xmax = 0) as pgrst_inserted").format(builder.alias)
     source = sql.SQL("insert into {} ({}){}{}{}").format(
@@ -278,9 +320,9 @@ def insert(
     )
     if not columns:
         source = sql.SQL("insert into {}{}{}").format(
-            target, values, _returning(builder, query, representation)
+            target, values, _returning(builder, query, representation, shape)
         )
-    return Statement(_aggregate(source, None, flagged=flagged), builder.params)
+    return _finish(builder, source, shape, flagged=flagged)
 
 
 def _values_with_defaults(
@@ -323,7 +365,12 @@ def _on_conflict(
 
 
 def update(
-    table: Table, query: ReadQuery, body: dict[str, Any], *, representation: bool
+    table: Table,
+    query: ReadQuery,
+    body: dict[str, Any],
+    *,
+    representation: bool,
+    shape: Shape | None = None,
 ) -> Statement:
     check_columns(table, list(body))
     builder = Builder(table, table.name)
@@ -332,9 +379,9 @@ def update(
     )
     if not body:
         empty = sql.SQL("select {} from {} where false").format(
-            builder.select_list(query.select) if representation else sql.SQL("1"), target
+            sql.SQL("{}.*").format(builder.alias) if representation else sql.SQL("1"), target
         )
-        return Statement(_aggregate(empty, None), builder.params)
+        return _finish(builder, empty, shape)
     record = builder.bind(json.dumps(body))
     sets = sql.SQL(", ").join(
         sql.SQL("{0} = pgrst_body.{0}").format(sql.Identifier(c)) for c in body
@@ -349,20 +396,22 @@ def update(
         sql.Identifier(table.name),
         record,
         builder.where(query.where),
-        _returning(builder, query, representation),
+        _returning(builder, query, representation, shape),
     )
-    return Statement(_aggregate(source, None), builder.params)
+    return _finish(builder, source, shape)
 
 
-def delete(table: Table, query: ReadQuery, *, representation: bool) -> Statement:
+def delete(
+    table: Table, query: ReadQuery, *, representation: bool, shape: Shape | None = None
+) -> Statement:
     builder = Builder(table, table.name)
     target = sql.SQL("{}.{} as {}").format(
         sql.Identifier(table.schema), sql.Identifier(table.name), builder.alias
     )
     source = sql.SQL("delete from {}{}{}").format(
-        target, builder.where(query.where), _returning(builder, query, representation)
+        target, builder.where(query.where), _returning(builder, query, representation, shape)
     )
-    return Statement(_aggregate(source, None), builder.params)
+    return _finish(builder, source, shape)
 
 
 # -- RPC ---------------------------------------------------------------------------------------
@@ -395,13 +444,13 @@ def call(
         sql.Identifier(function.schema), sql.Identifier(function.name), sql.SQL(", ").join(args)
     )
     if function.returns_void:
-        return Statement(sql.SQL("select {}").format(invocation), builder.params), "void"
+        return builder.statement(sql.SQL("select {}").format(invocation)), "void"
     if not function.returns_set and not function.returns_composite:
         statement = sql.SQL("select to_json({})::text").format(invocation)
-        return Statement(statement, builder.params), "scalar"
+        return builder.statement(statement), "scalar"
     relation = sql.SQL("{} as {}").format(invocation, builder.alias)
     if function.returns_composite:
-        select = builder.select_list(query.select)
+        select = builder.select_list(columns_only(query.select))
     else:
         select = sql.SQL("{} as {}").format(builder.alias, builder.alias)
     source = sql.SQL("select {} from {}{}{}{}").format(
@@ -409,24 +458,15 @@ def call(
     )
     count_sql = None
     if count:
-        count_builder = Builder(None, function.name)
-        count_builder.params = list(builder.params[: len(arguments)])
         count_sql = sql.SQL("select count(*) from {}{}").format(
-            relation, count_builder.where(query.where)
+            relation, builder.where(query.where)
         )
-        builder.params.extend(count_builder.params)
     if not function.returns_composite:
-        aggregate = sql.SQL(
+        scalars = sql.SQL(
             "with pgrst_source as ({source}) "
             "select ({total}) as total, (select count(*) from pgrst_source) as page, "
             "coalesce((select json_agg({alias}) from pgrst_source), '[]')::text as body, null"
         ).format(source=source, total=count_sql or sql.SQL("null::bigint"), alias=builder.alias)
-        return Statement(aggregate, builder.params), "set"
+        return builder.statement(scalars), "set"
     shape = "set" if function.returns_set else "object"
-    return Statement(_aggregate(source, count_sql), builder.params), shape
-
-
-def reject_unknown_select(items: Sequence[SelectItem]) -> None:
-    for item in items:
-        if item.cast and not item.cast.replace("_", "").isalnum():
-            raise parse_error(f"invalid cast {item.cast}")
+    return builder.statement(aggregate(source, count_sql)), shape

@@ -56,7 +56,7 @@ def test_select_aliases_casts_and_json_paths() -> None:
         [("or", "(a.eq.1")],
         [("order", "a.sideways")],
         [("limit", "-1")],
-        [("select", "a,b(c)")],
+        [("select", "a,b(c")],
     ],
 )
 def test_malformed_queries_are_400s(params: list[tuple[str, str]]) -> None:

@@ -1,0 +1,371 @@
+"""Reads with embedded resources (``select=*,author(name),books!inner(title)``) as one SQL
+statement, run under the request's role so that every embedded table's RLS applies.
+
+Each embed is a lateral subquery of its parent row:
+
+* to-one (many-to-one, one-to-one): ``left join lateral (select row_to_json(x) as body from
+  (<child>) x)`` → the object or ``null``; ``!inner`` drops parents without one;
+* to-many (one-to-many, many-to-many through the junction): ``json_agg`` of the children →
+  an array, ``[]`` when there are none; ``!inner`` keeps parents with at least one;
+* spread (``...author(name)``, to-one only): the child's columns become the parent's.
+
+The child subquery carries the embed's own filters, order, limit and offset
+(``author.name=eq.x``, ``books.order=title.desc``, ``books.limit=2``), and nests further.
+``order=author(name)`` orders parents by a column of a to-one embed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from localbase.rest import relationships
+from localbase.rest.catalog import Catalog, Table
+from localbase.rest.errors import RestError
+from localbase.rest.query import (
+    CountItem,
+    Embed,
+    EmbedQuery,
+    Field,
+    Item,
+    OrderTerm,
+    ReadQuery,
+    SelectItem,
+)
+from localbase.rest.relationships import Relationship
+from localbase.rest.statements import Bindings, Builder, aggregate, limit_offset
+
+
+@dataclass
+class Relation:
+    """One level of the read: its select list, joins, conditions and order, as SQL parts."""
+
+    select: list[sql.Composable] = field(default_factory=list)
+    joins: list[sql.Composable] = field(default_factory=list)
+    inner_joins: list[sql.Composable] = field(default_factory=list)
+    where: list[sql.Composable] = field(default_factory=list)
+    group_by: list[sql.Composable] | None = None
+    order: list[sql.Composable] = field(default_factory=list)
+    embeds: dict[str, tuple[Embed, Relationship, Table]] = field(default_factory=dict)
+
+
+def has_embeds(items: Sequence[Item]) -> bool:
+    return any(not isinstance(item, SelectItem) or _is_count(item) for item in items)
+
+
+def _is_count(item: SelectItem) -> bool:
+    return item.field is not None and item.field.name == "count" and not item.field.path
+
+
+class Reader:
+    """Builds the select of one request; embedded aliases are ``pgrst_1``, ``pgrst_2``…"""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        schema: str,
+        query: ReadQuery,
+        bindings: Bindings,
+        *,
+        expand_star: bool = False,
+    ) -> None:
+        self.catalog = catalog
+        #: ``*`` as the table's columns, one by one (the top level of a write's result, whose
+        #: rows carry the extra ``pgrst_inserted`` flag).
+        self.expand_star = expand_star
+        self.schema = schema
+        self.query = query
+        self.bindings = bindings
+        self.counter = 0
+        self.visited: set[tuple[str, ...]] = {()}
+
+    def next_alias(self) -> str:
+        self.counter += 1
+        return f"pgrst_{self.counter}"
+
+    # -- one level ---------------------------------------------------------------------------
+    def relation(
+        self, table: Table, alias: str, items: Sequence[Item], path: tuple[str, ...]
+    ) -> Relation:
+        params = self._params(path)
+        builder = Builder(table, alias, self.bindings)
+        out = Relation()
+        plain: list[sql.Composable] = []
+        counted = False
+        for item in items:
+            if isinstance(item, Embed):
+                self._embed(out, table, builder, item, path)
+            elif isinstance(item, CountItem) or (_is_count(item) and "count" not in table.columns):
+                counted = True
+                out.select.append(_count_expr(item))
+            elif item.field is None and self.expand_star and not path:
+                out.select.extend(
+                    builder.select_list([SelectItem(Field(name))]) for name in table.columns
+                )
+            else:
+                out.select.append(builder.select_list([item]))
+                plain.extend(_group_terms(builder, table, item))
+        if counted:
+            if out.embeds:
+                raise RestError(
+                    400,
+                    "PGRST100",
+                    "localbase does not support count() next to embedded resources",
+                )
+            out.group_by = plain
+        out.where.extend(builder.condition(c) for c in params.where)
+        out.order = [self._order_term(out, table, builder, term) for term in params.order]
+        return out
+
+    def _params(self, path: tuple[str, ...]) -> EmbedQuery:
+        if not path:
+            q = self.query
+            return EmbedQuery(q.where, q.order, q.limit, q.offset)
+        self.visited.add(path)
+        return self.query.embedded.get(path) or EmbedQuery()
+
+    def _embed(
+        self, out: Relation, table: Table, builder: Builder, embed: Embed, path: tuple[str, ...]
+    ) -> None:
+        rel = relationships.find(
+            self.catalog.relationships, self.schema, table.name, embed.name, embed.hint
+        )
+        child_table = self.catalog.tables.get(rel.foreign)
+        if child_table is None:  # pragma: no cover - relationships only join known relations
+            raise RestError(400, "PGRST200", f"Could not find the table '{rel.foreign[1]}'")
+        if embed.spread and not rel.to_one:
+            raise RestError(
+                400,
+                "PGRST119",
+                f"A spread operation on '{embed.name}' is not possible",
+                f"'{table.name}' and '{embed.name}' do not form a many-to-one or one-to-one "
+                "relationship",
+            )
+        out.embeds[embed.key] = (embed, rel, child_table)
+        child_alias = self.next_alias()
+        child_path = (*path, embed.key)
+        inner = self.subquery(child_table, child_alias, embed.select, child_path, rel, builder)
+        lateral = sql.Identifier(child_alias + "_rel")
+        inner_join = embed.join == "inner"
+        body: sql.Composable
+        condition: sql.Composable
+        if embed.spread:
+            body, condition = sql.SQL("({})").format(inner), sql.SQL("true")
+            out.select.append(sql.SQL("{}.*").format(lateral))
+        elif rel.to_one:
+            body = sql.SQL("(select row_to_json(pgrst_row) as body from ({}) pgrst_row)").format(
+                inner
+            )
+            condition = sql.SQL("true")
+            out.select.append(sql.SQL("{}.body as {}").format(lateral, sql.Identifier(embed.key)))
+        else:
+            body = sql.SQL(
+                "(select coalesce(json_agg(pgrst_row), '[]') as body from ({}) pgrst_row)"
+            ).format(inner)
+            condition = sql.SQL("json_array_length({}.body) > 0").format(lateral)
+            out.select.append(sql.SQL("{}.body as {}").format(lateral, sql.Identifier(embed.key)))
+        if inner_join:
+            join = sql.SQL(" join lateral {} as {} on {}").format(body, lateral, condition)
+            out.inner_joins.append(join)
+        else:
+            join = sql.SQL(" left join lateral {} as {} on true").format(body, lateral)
+        out.joins.append(join)
+
+    def subquery(
+        self,
+        table: Table,
+        alias: str,
+        items: Sequence[Item],
+        path: tuple[str, ...],
+        rel: Relationship,
+        parent: Builder,
+    ) -> sql.Composable:
+        """``select … from child [join junction] <laterals> where <join> and <filters> …``."""
+        level = self.relation(table, alias, items, path)
+        params = self._params(path)
+        source, join_conditions = self._join(table, alias, rel, parent)
+        return _select(
+            level,
+            source,
+            join_conditions,
+            _page(params.limit, params.offset),
+        )
+
+    def _join(
+        self, table: Table, alias: str, rel: Relationship, parent: Builder
+    ) -> tuple[sql.Composable, list[sql.Composable]]:
+        """The child's FROM item and the conditions tying it to the parent row."""
+        child = sql.Identifier(alias)
+        source: sql.Composable = sql.SQL("{}.{} as {}").format(
+            sql.Identifier(table.schema), sql.Identifier(table.name), child
+        )
+        junction = rel.junction
+        if junction is None:
+            return source, [
+                sql.SQL("{}.{} = {}.{}").format(
+                    child, sql.Identifier(theirs), parent.alias, sql.Identifier(ours)
+                )
+                for ours, theirs in rel.columns
+            ]
+        through = sql.Identifier(alias + "_junction")
+        on = sql.SQL(" and ").join(
+            sql.SQL("{}.{} = {}.{}").format(through, sql.Identifier(j), child, sql.Identifier(c))
+            for c, j in junction.target
+        )
+        source = sql.SQL("{} join {}.{} as {} on {}").format(
+            source,
+            sql.Identifier(junction.table[0]),
+            sql.Identifier(junction.table[1]),
+            through,
+            on,
+        )
+        return source, [
+            sql.SQL("{}.{} = {}.{}").format(
+                through, sql.Identifier(j), parent.alias, sql.Identifier(o)
+            )
+            for o, j in junction.source
+        ]
+
+    def _order_term(
+        self, out: Relation, table: Table, builder: Builder, term: OrderTerm
+    ) -> sql.Composable:
+        direction = " desc" if term.descending else " asc"
+        if term.nulls:
+            direction += f" nulls {term.nulls}"
+        if term.relation is None:
+            return builder.field(term.field) + sql.SQL(direction)
+        found = out.embeds.get(term.relation)
+        if found is None:
+            raise not_embedded(term.relation)
+        embed, rel, child_table = found
+        if not rel.to_one:
+            raise RestError(
+                400,
+                "PGRST118",
+                f"A related order on '{embed.name}' is not possible",
+                f"'{table.name}' and '{embed.name}' do not form a many-to-one or one-to-one "
+                "relationship",
+            )
+        alias = self.next_alias()
+        source, conditions = self._join(child_table, alias, rel, builder)
+        column = Builder(child_table, alias, self.bindings).field(term.field)
+        value = sql.SQL("(select {} from {} where {})").format(
+            column, source, sql.SQL(" and ").join(conditions)
+        )
+        return value + sql.SQL(direction)
+
+    def check_paths(self) -> None:
+        for path in self.query.embedded:
+            if path not in self.visited:
+                raise not_embedded(path[-1])
+
+
+def not_embedded(name: str) -> RestError:
+    return RestError(
+        400,
+        "PGRST108",
+        f"'{name}' is not an embedded resource in this request",
+        hint=f"Verify that '{name}' is included in the 'select' query parameter.",
+    )
+
+
+def _count_expr(item: SelectItem | CountItem) -> sql.Composable:
+    expr: sql.Composable = sql.SQL("count(*)")
+    if item.cast:
+        expr = sql.SQL("cast({} as {})").format(expr, sql.SQL(item.cast))
+    return sql.SQL("{} as {}").format(expr, sql.Identifier(item.alias or "count"))
+
+
+def _group_terms(builder: Builder, table: Table, item: SelectItem) -> list[sql.Composable]:
+    if item.field is None:
+        return [builder.field(Field(name)) for name in table.columns]
+    return [builder.field(item.field)]
+
+
+def _page(limit: int | None, offset: int) -> sql.Composable:
+    text = ""
+    if limit is not None:
+        text += f" limit {int(limit)}"
+    if offset:
+        text += f" offset {int(offset)}"
+    return sql.SQL(text)
+
+
+def _select(
+    level: Relation,
+    source: sql.Composable,
+    extra_where: Sequence[sql.Composable],
+    page: sql.Composable,
+) -> sql.Composable:
+    conditions = [*extra_where, *level.where]
+    where = sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
+    group: sql.Composable = sql.SQL("")
+    if level.group_by:
+        group = sql.SQL(" group by ") + sql.SQL(", ").join(level.group_by)
+    order = sql.SQL(" order by ") + sql.SQL(", ").join(level.order) if level.order else sql.SQL("")
+    return sql.SQL("select {} from {}{}{}{}{}{}").format(
+        sql.SQL(", ").join(level.select),
+        source,
+        sql.SQL("").join(level.joins),
+        where,
+        group,
+        order,
+        page,
+    )
+
+
+def read(
+    catalog: Catalog,
+    table: Table,
+    query: ReadQuery,
+    *,
+    count: bool,
+    source: sql.Composable | None = None,
+    bindings: Bindings | None = None,
+) -> sql.Composable:
+    """The whole read as one statement: total (when counted), page size and JSON body.
+
+    ``source`` replaces the table (``pgrst_mutation``: the rows a write returned)."""
+    bindings = bindings if bindings is not None else Bindings()
+    reader = Reader(catalog, table.schema, query, bindings)
+    relation = source or sql.SQL("{}.{}").format(
+        sql.Identifier(table.schema), sql.Identifier(table.name)
+    )
+    from_item = sql.SQL("{} as {}").format(relation, sql.Identifier(table.name))
+    level = reader.relation(table, table.name, query.select, ())
+    reader.check_paths()
+    main = _select(level, from_item, [], limit_offset(query))
+    count_sql = None
+    if count:
+        counted = Relation(joins=level.inner_joins, where=level.where, select=[sql.SQL("count(*)")])
+        count_sql = _select(counted, from_item, [], sql.SQL(""))
+    return aggregate(main, count_sql)
+
+
+def after_write(
+    catalog: Catalog, table: Table, query: ReadQuery
+) -> Callable[[sql.Composable, bool, Bindings], sql.Composable]:
+    """The result of a write whose ``select`` embeds: the written rows (``returning "t".*``,
+    a CTE at the top of the statement) read back with their embedded resources."""
+
+    def shape(write: sql.Composable, flagged: bool, bindings: Bindings) -> sql.Composable:
+        reader = Reader(catalog, table.schema, query, bindings, expand_star=True)
+        level = reader.relation(table, table.name, query.select, ())
+        reader.check_paths()
+        source = sql.SQL("pgrst_write as {}").format(sql.Identifier(table.name))
+        main = _select(level, source, [], sql.SQL(""))
+        inserted = (
+            sql.SQL("(select bool_or(pgrst_inserted) from pgrst_write)")
+            if flagged
+            else sql.SQL("null::bool")
+        )
+        return sql.SQL(
+            "with pgrst_write as ({write}), pgrst_source as ({main}) "
+            "select null::bigint as total, (select count(*) from pgrst_write) as page, "
+            "coalesce((select json_agg(pgrst_source) from pgrst_source), '[]')::text as body, "
+            "{inserted}"
+        ).format(write=write, main=main, inserted=inserted)
+
+    return shape
