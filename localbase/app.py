@@ -98,6 +98,13 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/rest/v1/{path:path}", rest.handle, methods=_METHODS),
         WebSocketRoute("/realtime/v1/websocket", realtime.websocket),
         WebSocketRoute("/socket/websocket", realtime.websocket),
+        Route("/realtime/v1/api/broadcast", realtime.broadcast_api.batch, methods=["POST"]),
+        Route(
+            "/realtime/v1/api/broadcast/{topic:path}/events/{event}",
+            realtime.broadcast_api.single,
+            methods=["POST"],
+        ),
+        Route("/realtime/v1/metrics", realtime.metrics, methods=["GET"]),
         Route(
             "/storage/v1/{path:path}",
             storage.handle,

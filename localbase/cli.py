@@ -107,6 +107,28 @@ def _realtime_options(start: argparse.ArgumentParser) -> None:
         help="delay before a refused upgrade is answered (Supabase: 2000; default 100)",
     )
     realtime.add_argument(
+        "--realtime-profile",
+        choices=("local", "hosted"),
+        default=RealtimeConfig.profile,
+        help="local: postgres_changes streamed as they commit (default); hosted: polled with"
+        " hosted Supabase's cadence and capped by --max-events-per-second",
+    )
+    realtime.add_argument(
+        "--max-events-per-second",
+        type=_non_negative(int),
+        default=None,
+        metavar="N",
+        help="project cap on Realtime messages per second, counted per receiver as hosted does"
+        " (default: 500 under --realtime-profile hosted, none under local)",
+    )
+    realtime.add_argument(
+        "--realtime-max-payload-kb",
+        type=_non_negative(int),
+        default=RealtimeConfig.max_payload_kb,
+        metavar="KB",
+        help="largest broadcast or presence payload (default 256, hosted Free; Pro: 3000)",
+    )
+    realtime.add_argument(
         "--realtime-max-pending",
         type=_non_negative(int),
         default=10_000,
@@ -122,6 +144,11 @@ def _realtime_config(args: argparse.Namespace) -> RealtimeConfig:
         join_error_backoff=args.realtime_join_error_backoff_ms / 1000,
         connect_error_backoff=args.realtime_connect_error_backoff_ms / 1000,
         max_pending=max(1, int(args.realtime_max_pending)),
+        profile=str(args.realtime_profile),
+        max_events_per_second=(
+            None if args.max_events_per_second is None else int(args.max_events_per_second)
+        ),
+        max_payload_kb=int(args.realtime_max_payload_kb),
     )
 
 

@@ -1,5 +1,9 @@
 """Supabase bootstrap, project migrations and the seed, tracked like the Supabase CLI does.
 
+localbase's own platform objects come from ``sql/bootstrap.sql`` (a fresh cluster) and then the
+``sql/upgrade_<version>_<name>.sql`` scripts, applied once each on every start and recorded in
+``_localbase.upgrades``, so a data dir made by an older localbase gets them too.
+
 Migrations are ``<version>_<name>.sql`` files applied in version order, each in its own
 transaction, and recorded in ``supabase_migrations.schema_migrations``; a restart applies only
 the ones added since.
@@ -45,6 +49,46 @@ def bootstrap(dsn: str) -> None:
     script = resources.files("localbase").joinpath("sql/bootstrap.sql").read_text()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(script.encode())
+
+
+_UPGRADE = re.compile(r"^upgrade_(?P<version>\d+)_(?P<name>.+)\.sql$")
+_UPGRADES_TABLE_SQL = """
+create schema if not exists _localbase;
+create table if not exists _localbase.upgrades (
+    version text primary key,
+    name text not null,
+    applied_at timestamptz not null default now()
+);
+"""
+
+
+def upgrade_platform(dsn: str) -> list[str]:
+    """Apply localbase's platform upgrades not applied to this cluster yet; return their names."""
+    scripts = sorted(
+        (match["version"], match["name"], entry.read_text())
+        for entry in resources.files("localbase").joinpath("sql").iterdir()
+        if (match := _UPGRADE.match(entry.name))
+    )
+    applied = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(_UPGRADES_TABLE_SQL.encode())
+        done = {row[0] for row in conn.execute("select version from _localbase.upgrades")}
+        for version, name, text in scripts:
+            if version in done:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(text.encode())
+                    conn.execute(
+                        "insert into _localbase.upgrades (version, name) values (%s, %s)",
+                        (version, name),
+                    )
+            except psycopg.Error as exc:
+                raise MigrationError(
+                    f"localbase upgrade {version}_{name}: {exc.diag.message_primary or exc}"
+                ) from exc
+            applied.append(f"{version}_{name}")
+    return applied
 
 
 #: Hosted Supabase's statement timeouts of the API roles.

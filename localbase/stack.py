@@ -85,6 +85,8 @@ def run(config: StackConfig) -> None:
         cluster.start()
         if fresh:
             migrations.bootstrap(cluster.dsn())
+        for upgrade in migrations.upgrade_platform(cluster.dsn()):
+            log.info("applied localbase upgrade %s", upgrade)
         for role in migrations.ensure_statement_timeouts(cluster.dsn(), config.statement_timeouts):
             log.info("role %s: statement_timeout %s", role, config.statement_timeouts[role])
         for applied in migrations.apply_pending(cluster.dsn(), config.migrations_dir):

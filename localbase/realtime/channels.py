@@ -5,6 +5,12 @@ the subscriptions after the join reply (then the ``system`` "Subscribed to Postg
 message, or a ``system`` error) and re-checking its token at expiry (spec §7.3). An
 ``access_token`` push re-verifies the claims and re-creates the subscriptions (§7.1).
 
+It is also a member of its Broadcast/Presence topic (``realtime-broadcast.md``): it relays
+client ``broadcast`` pushes, tracks presence, and, when private, holds the permissions its
+claims were given (read at join, write at the first push that needs it; all re-checked when
+the token changes). After the join reply come the replayed messages, the ``replication_ready``
+message and ``presence_state``, in that order.
+
 Subscription runs are never cancelled half-way through their queries: a run whose channel
 has left, or that a newer run superseded, simply discards its result. A run that fails
 unexpectedly crashes the channel (``phx_error``), as a crashed Phoenix channel process does.
@@ -22,15 +28,23 @@ from typing import Any, Final, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
-from localbase.realtime import messages, protocol, subscriptions
+from localbase.realtime import authorization, messages, protocol, replay, subscriptions
+from localbase.realtime.authorization import BROADCAST, PRESENCE
 from localbase.realtime.bindings import Binding, binding_id
+from localbase.realtime.broadcast import Hub
+from localbase.realtime.joins import REPLAY_FAILED, JoinOptions
+from localbase.realtime.presence import CallWindow, send_diff
 from localbase.realtime.subscriptions import Registry, Subscription, SubscriptionError
 from localbase.realtime.tokens import Claims, TokenError, verify
 
 log = logging.getLogger("localbase.realtime")
 
 TOKEN_RECHECK_SECONDS: Final = 300.0
-_TRUE_STRINGS: Final = ("true",)
+REPLICATION_ESTABLISHED: Final = "Replication connection established"
+PRESENCE_RATE: Final = "Client presence rate limit exceeded"
+TRACK_TOO_LARGE: Final = "Track message size exceeded"
+PAYLOAD_TOO_LARGE: Final = "payload_size_exceeded"
+TRACK_NOT_A_MAP: Final = "Presence track payload must be a map"
 
 
 class JoinError(Exception):
@@ -59,6 +73,7 @@ class Services:
     spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]]
     #: Waits (up to a limit) until the replication stream runs; False if it does not.
     replication_ready: Callable[[], Awaitable[bool]]
+    hub: Hub
 
 
 def channel_token(payload: Mapping[str, Any], socket_token: str) -> str:
@@ -70,11 +85,6 @@ def channel_token(payload: Mapping[str, Any], socket_token: str) -> str:
         if isinstance(payload.get(key), str):
             return str(payload[key])
     return socket_token
-
-
-def is_private(config: Mapping[str, Any]) -> bool:
-    value = config.get("private")
-    return value is True or (isinstance(value, str) and value.lower() in _TRUE_STRINGS)
 
 
 def parse_bindings(config: Mapping[str, Any]) -> list[Binding]:
@@ -103,40 +113,187 @@ class Channel:
         access_token: str,
         claims: Claims,
         bindings: Sequence[Binding],
+        options: JoinOptions | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.topic = topic
         self.topic_json = json.dumps(topic, ensure_ascii=False)
         self.join_ref = join_ref
         self.bindings = list(bindings)
         self.claims = claims
+        self.options = options = options or JoinOptions()
+        self.name = topic.removeprefix(protocol.TOPIC_PREFIX)
+        self.key = (self.name, options.private)
+        self.replayed: set[str] = set()
         self._host = host
         self._services = services
+        self._hub: Hub = services.hub
+        self._headers = dict(headers or {})
         self._access_token = access_token
         self._subscriptions: list[Subscription] = []
         self._start_lsn: int | None = None
         self._generation = 0
         self._token_timer: asyncio.TimerHandle | None = None
         self._open = True
+        self._presence_enabled = options.presence_enabled
+        self._read: dict[str, bool] = {}
+        self._write: dict[str, bool] = {}
+        self._calls = CallWindow()
+        self._replay_frames: list[str] = []
 
     def reply(self) -> dict[str, Any]:
         return {"postgres_changes": [binding.echo() for binding in self.bindings]}
 
+    # Joining -----------------------------------------------------------------------------
+
+    async def authorize(self) -> None:
+        """A private join: read permission for Broadcast (and Presence when enabled) as the
+        joining claims. Raises :class:`JoinError` when neither may be read, or when a replay
+        is asked without Broadcast read."""
+        if not self.options.private:
+            return
+        wanted = [BROADCAST, PRESENCE] if self._presence_enabled else [BROADCAST]
+        self._read = await authorization.can_read(
+            self._services.admin_pool, self.name, self.claims, wanted, self._headers
+        )
+        if not any(self._read.values()) or (self.options.replay and not self._read[BROADCAST]):
+            raise JoinError(messages.private_unauthorized(self.name))
+
+    async def load_replay(self) -> None:
+        if self.options.replay is None:
+            return
+        try:
+            rows = await replay.replayed(self._services.admin_pool, self.name, self.options.replay)
+        except Exception as exc:
+            log.warning("replay on %s failed: %s", self.topic, exc)
+            raise JoinError(REPLAY_FAILED) from None
+        self.replayed = {message_id for message_id, _ in rows}
+        self._replay_frames = [
+            f'{{"topic":{self.topic_json},"event":"broadcast","payload":{body},"ref":null}}'
+            for _, body in rows
+        ]
+
+    def attach(self) -> None:
+        """Become a member of the topic (before the join reply, as Supabase subscribes)."""
+        self._hub.join(self.key, self)
+
     def start(self) -> None:
+        for frame in self._replay_frames:
+            self.deliver(frame)
+        self._replay_frames = []
         self._arm_token_timer()
         if self.bindings:
             self._subscribe()
+        if self.options.replication_ready:
+            self._services.spawn(self._announce_replication(), f"realtime-ready {self.topic}")
+        if self._presence_enabled and self.reads_presence():
+            state = protocol.dumps(self._hub.presences.state(self.key))
+            self.deliver(
+                f'{{"topic":{self.topic_json},"event":"presence_state","payload":{state},'
+                '"ref":null}'
+            )
+
+    async def _announce_replication(self) -> None:
+        if await self._services.replication_ready():
+            self.deliver(protocol.system(self.topic, "system", "ok", REPLICATION_ESTABLISHED))
+        else:
+            self.shutdown(messages.REPLICATION_TIMEOUT)
+
+    # Membership --------------------------------------------------------------------------
+
+    def reads_broadcast(self) -> bool:
+        return not self.options.private or self._read.get(BROADCAST, False)
+
+    def reads_presence(self) -> bool:
+        return not self.options.private or self._read.get(PRESENCE, False)
 
     def deliver(self, frame: str) -> None:
         if self._open:
             self._host.send(frame)
 
     def stop(self) -> None:
-        """Forget the channel: no more events, no background work."""
+        """Forget the channel: no more events, no background work; its presence leaves."""
+        if self._open:
+            self._hub.leave(self.key, self)
+            leaves = self._hub.presences.untrack(self.key, self)
+            if leaves is not None:
+                send_diff(self._hub.members(self.key), {}, leaves)
         self._open = False
         self._services.registry.remove(self._subscriptions)
         self._subscriptions = []
         if self._token_timer is not None:
             self._token_timer.cancel()
+
+    # Client pushes -----------------------------------------------------------------------
+
+    async def broadcast(self, payload: object, ref: object) -> None:
+        """A client ``broadcast`` push: relayed unchanged to the topic (spec §2)."""
+        if not isinstance(payload, dict):
+            log.info("realtime channel %s: ignoring a broadcast that is not a map", self.topic)
+            return
+        payload_json = protocol.dumps(payload)
+        if self._hub.too_large(len(payload_json.encode())):
+            if self.options.ack:
+                self._host.send(protocol.reply(self.topic, ref, "error", PAYLOAD_TOO_LARGE))
+            return
+        if self.options.private and not await self._may_write(BROADCAST):
+            return  # silently, even with ack (spec §2.3)
+        self._hub.rate.add(1)
+        sender = None if self.options.self_broadcast else self
+        self._hub.publish(self.key, payload_json, sender=sender)
+        if self.options.ack and self._open:
+            self._host.send(protocol.reply(self.topic, ref, "ok", {}))
+
+    async def presence(self, payload: object, ref: object) -> None:
+        """A client ``presence`` push: ``track`` or ``untrack`` (spec §7.1, §9)."""
+        if not self._calls.allow():
+            self.shutdown(PRESENCE_RATE)
+            return
+        event = payload.get("event") if isinstance(payload, dict) else None
+        event = event.lower() if isinstance(event, str) else None
+        if event == "track":
+            assert isinstance(payload, dict)
+            await self._track(payload.get("payload"), ref)
+        elif event == "untrack":
+            self._host.send(protocol.reply(self.topic, ref, "ok", {}))
+            leaves = self._hub.presences.untrack(self.key, self)
+            if leaves is not None:
+                send_diff(self._hub.members(self.key), {}, leaves)
+        else:
+            self._host.send(protocol.reply(self.topic, ref, "error", {}))
+
+    async def _track(self, meta: object, ref: object) -> None:
+        if not isinstance(meta, dict):
+            self._host.send(protocol.error_reply(self.topic, ref, TRACK_NOT_A_MAP))
+            return
+        if self._hub.too_large(len(protocol.dumps(meta).encode())):
+            self.shutdown(TRACK_TOO_LARGE)
+            return
+        if self.options.private:
+            if PRESENCE not in self._read:
+                self._read.update(await self._check(authorization.can_read, [PRESENCE]))
+            if not await self._may_write(PRESENCE):
+                self._host.send(protocol.reply(self.topic, ref, "error", {}))
+                return
+        if not self._open:
+            return
+        self._host.send(protocol.reply(self.topic, ref, "ok", {}))
+        self._presence_enabled = True
+        diff = self._hub.presences.track(self.key, self, self.options.presence_key, meta)
+        if diff is not None:
+            send_diff(self._hub.members(self.key), *diff)
+
+    async def _may_write(self, extension: str) -> bool:
+        if extension not in self._write:
+            self._write.update(await self._check(authorization.can_write, [BROADCAST, PRESENCE]))
+        return self._write.get(extension, False)
+
+    async def _check(self, check: authorization.Check, extensions: list[str]) -> dict[str, bool]:
+        return await check(
+            self._services.admin_pool, self.name, self.claims, extensions, self._headers
+        )
+
+    # Tokens ------------------------------------------------------------------------------
 
     def refresh(self, payload: object) -> None:
         """An ``access_token`` push: no reply; a bad token shuts the channel down."""
@@ -152,6 +309,24 @@ class Channel:
         self._arm_token_timer()
         if self.bindings:
             self._subscribe()
+        if self.options.private:
+            self._services.spawn(self._recheck(self.claims), f"realtime-recheck {self.topic}")
+
+    async def _recheck(self, claims: Claims) -> None:
+        """Permissions are reset for new claims; read is evaluated again (spec §3.1)."""
+        wanted = [BROADCAST, PRESENCE] if self._presence_enabled else [BROADCAST]
+        read = await authorization.can_read(
+            self._services.admin_pool, self.name, claims, wanted, self._headers
+        )
+        if claims is not self.claims or not self._open:
+            return
+        self._write = {}
+        had = any(self._read.values())
+        self._read = read
+        if had and not any(read.values()):
+            self.shutdown(
+                f"You no longer have permission to read from this Channel topic: {self.name}"
+            )
 
     def shutdown(self, message: str) -> None:
         """Server-side close: a ``system`` error, then ``phx_close``."""

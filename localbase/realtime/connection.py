@@ -16,7 +16,7 @@ import itertools
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -26,15 +26,14 @@ from localbase.realtime.channels import (
     JoinError,
     Services,
     channel_token,
-    is_private,
     parse_bindings,
 )
+from localbase.realtime.joins import JoinOptions, ReplayError
 from localbase.realtime.protocol import Frame, FrameError
 from localbase.realtime.tokens import Claims, TokenError, verify
 
 log = logging.getLogger("localbase.realtime")
 
-_SERVICE_ROLE: Final = "service_role"
 _ids = itertools.count(1)
 
 
@@ -63,6 +62,7 @@ class Connection:
         self._done = asyncio.Event()
         self._close_code: int | None = None
         self._reason = "client disconnected"
+        self._headers = {name: value for name, value in websocket.headers.items()}
 
     # Host protocol (used by channels) ----------------------------------------------------
 
@@ -201,6 +201,10 @@ class Connection:
                 self.drop(channel)
         elif frame.event == "access_token":
             channel.refresh(frame.payload)
+        elif frame.event == "broadcast":
+            await channel.broadcast(frame.payload, frame.ref)
+        elif frame.event == "presence":
+            await channel.presence(frame.payload, frame.ref)
         else:
             log.debug(
                 "realtime socket %d: unexpected %r on %s", self.id, frame.event, channel.topic
@@ -216,12 +220,15 @@ class Connection:
             self.drop(existing)
         try:
             channel = self._new_channel(topic, frame)
+            await channel.authorize()
+            await channel.load_replay()
         except JoinError as exc:
             log.info("realtime socket %d: join %s refused: %s", self.id, topic, exc.reason)
             await asyncio.sleep(self._limits.join_error_backoff)
             self.send(protocol.error_reply(topic, frame.ref, exc.reason))
         else:
             self.channels[topic] = channel
+            channel.attach()
             self.send(protocol.reply(topic, frame.ref, "ok", channel.reply()))
             channel.start()
         if existing is not None:
@@ -245,9 +252,18 @@ class Connection:
             config = {}
         if not isinstance(config, dict):
             raise JoinError(messages.bad_map(config))
-        if is_private(config) and claims.role != _SERVICE_ROLE:
-            sub_topic = topic.removeprefix(protocol.TOPIC_PREFIX)
-            raise JoinError(messages.private_unauthorized(sub_topic))
+        try:
+            options = JoinOptions.parse(config)
+        except ReplayError as exc:
+            raise JoinError(str(exc)) from None
         return Channel(
-            self, self._services, topic, frame.join_ref, token, claims, parse_bindings(config)
+            self,
+            self._services,
+            topic,
+            frame.join_ref,
+            token,
+            claims,
+            parse_bindings(config),
+            options,
+            self._headers,
         )

@@ -15,7 +15,8 @@ committed are grouped by JWT role (spec §5):
   sent with ``Error 413`` and only its fields of at most 64 bytes.
 
 Each channel gets one frame per (role, ``select``) view, listing the ids of its bindings that
-matched.
+matched. Every frame counts once against the project's messages-per-second rate; while the
+project is over its limit, frames are counted as dropped instead of sent (:mod:`rates`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 from localbase.realtime import protocol
 from localbase.realtime.catalog import Catalog, TableInfo
 from localbase.realtime.filters import TypedCondition, expression, fast_result, parameters
+from localbase.realtime.rates import EventRate
 from localbase.realtime.subscriptions import Registry, Sink, Subscription
 from localbase.realtime.values import fast_json, postgres_json, string
 from localbase.realtime.values import name as json_name
@@ -111,20 +113,24 @@ class Delivery:
         catalog: Catalog,
         admin_pool: AsyncConnectionPool,
         api_pool: AsyncConnectionPool,
+        rate: EventRate,
     ) -> None:
+        self._rate = rate
+        self._frames = 0
         self._registry = registry
         self._catalog = catalog
         self._admin = admin_pool
         self._api = api_pool
 
-    async def transaction(self, transaction: Transaction) -> None:
-        await self.transactions([transaction])
+    async def transaction(self, transaction: Transaction) -> int:
+        return await self.transactions([transaction])
 
-    async def transactions(self, batch: Sequence[Transaction]) -> None:
+    async def transactions(self, batch: Sequence[Transaction]) -> int:
         """Deliver queued transactions, in commit order. Their RLS checks are made together:
         one query per (table, role, claims) for every ``RLS_CHUNK`` changes, not one per
         change, so a commit of many rows (or many small commits queued behind each other) costs
-        a few round trips per subscriber identity."""
+        a few round trips per subscriber identity. Returns the number of frames sent."""
+        sent_before = self._frames
         waiting: list[_Step] = []  # from the first step that needs an RLS answer on
         for transaction in batch:
             commit = Commit(transaction.xid, self._admin)
@@ -144,6 +150,7 @@ class Delivery:
                     await self._emit_waiting(waiting)
                     waiting = []
         await self._emit_waiting(waiting)
+        return self._frames - sent_before
 
     async def _emit_waiting(self, waiting: Sequence[_Step]) -> None:
         """Emit ``waiting`` in order, with one RLS query per subscriber identity for all."""
@@ -193,7 +200,7 @@ class Delivery:
         view = step.view
         if step.error is not None:
             for group in _select_groups(step.subscriptions):
-                _fan_out(group, view.error_data(step.error))
+                self._fan_out(group, view.error_data(step.error))
             return
         visible = step.subscriptions
         if step.rls:
@@ -204,7 +211,24 @@ class Delivery:
         if view.encoded is None:
             view.encoded = await self._encoded(view)
         for group in _select_groups(visible):
-            _fan_out(group, view.data(view.encoded, step.selectable, group[0].select))
+            self._fan_out(group, view.data(view.encoded, step.selectable, group[0].select))
+
+    def _fan_out(self, subscriptions: Sequence[Subscription], data_json: str) -> None:
+        by_sink: dict[Sink, list[Subscription]] = {}
+        for subscription in subscriptions:
+            by_sink.setdefault(subscription.sink, []).append(subscription)
+        if self._rate.limited:
+            self._rate.drop("postgres_changes", len(by_sink))
+            return
+        self._rate.add(len(by_sink))
+        self._frames += len(by_sink)
+        for sink, items in by_sink.items():
+            if len(items) == 1:
+                ids = [items[0].binding_id]
+            else:
+                ordered = sorted(items, key=lambda s: s.binding_index, reverse=True)
+                ids = [s.binding_id for s in ordered]
+            sink.deliver(protocol.postgres_changes(sink.topic_json, ids, data_json))
 
     async def _filtered(
         self, view: _ChangeView, subscriptions: list[Subscription]
@@ -401,19 +425,6 @@ def _select_groups(subscriptions: Iterable[Subscription]) -> list[list[Subscript
         key = tuple(sorted(subscription.select)) if subscription.select else None
         groups.setdefault(key, []).append(subscription)
     return [groups[key] for key in sorted(groups, key=lambda k: ",".join(k or ()))]
-
-
-def _fan_out(subscriptions: Sequence[Subscription], data_json: str) -> None:
-    by_sink: dict[Sink, list[Subscription]] = {}
-    for subscription in subscriptions:
-        by_sink.setdefault(subscription.sink, []).append(subscription)
-    for sink, items in by_sink.items():
-        if len(items) == 1:
-            ids = [items[0].binding_id]
-        else:
-            ordered = sorted(items, key=lambda s: s.binding_index, reverse=True)
-            ids = [s.binding_id for s in ordered]
-        sink.deliver(protocol.postgres_changes(sink.topic_json, ids, data_json))
 
 
 _Row: TypeAlias = tuple[str | None, ...]  # a primary key, as text

@@ -8,11 +8,23 @@ delivery delay. ``websocket()`` is the ASGI endpoint for ``/realtime/v1/websocke
 When the replication stream is lost, changes until it is back cannot be delivered: as Supabase
 does when it loses the database, every channel with database subscriptions is then closed
 (``system`` error, ``phx_close``), and a (re)join waits for the stream before it is confirmed.
+
+The stream also carries the INSERTs into ``realtime.messages`` (Broadcast from Database); they
+are fanned out as soon as they arrive, in commit order, apart from the change queue.
+
+Two delivery profiles (``RealtimeConfig.profile``):
+
+* ``local``: ``postgres_changes`` from the stream, as soon as each commit arrives;
+* ``hosted``: ``postgres_changes`` from a :class:`~localbase.realtime.poller.Poller` with
+  hosted Supabase's cadence, and the project's messages-per-second cap (500 by default).
+
+``/realtime/v1/metrics`` reports the rate, the drops and the poller's counters.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine
@@ -20,18 +32,23 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from psycopg_pool import AsyncConnectionPool
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from localbase import upgrade_denial
-from localbase.realtime import messages
+from localbase.realtime import messages, replay
+from localbase.realtime.broadcast import Hub, is_message
+from localbase.realtime.broadcast_api import BroadcastApi
 from localbase.realtime.catalog import Catalog
 from localbase.realtime.channels import Services
 from localbase.realtime.connection import Connection, ConnectionLimits
 from localbase.realtime.delivery import Delivery
+from localbase.realtime.poller import Poller
+from localbase.realtime.rates import EventRate
 from localbase.realtime.subscriptions import Registry
 from localbase.realtime.tokens import Claims, TokenError, socket_token, verify
-from localbase.replication import ReplicationStream, Transaction
+from localbase.replication import PUBLICATION, ReplicationStream, Transaction
 
 log = logging.getLogger("localbase.realtime")
 
@@ -43,6 +60,12 @@ _STARTUP_TIMEOUT: Final = 30.0
 #: At most this many row changes are delivered as one batch (its RLS checks made together).
 _BATCH_CHANGES: Final = 1000
 _REPLICATION_WAIT: Final = 10.0  # a join waits this long for a lost replication stream
+MESSAGES_PUBLICATION: Final = "supabase_realtime_messages_publication"
+LOCAL: Final = "local"
+HOSTED: Final = "hosted"
+#: Hosted's project cap on the Pro plan; the ``hosted`` profile's default.
+HOSTED_MAX_EVENTS_PER_SECOND: Final = 500
+_EXPIRE_EVERY_SECONDS: Final = 3600.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +79,19 @@ class RealtimeConfig:
     max_pending: int = 10_000
     max_channels: int = 100
     max_queued_transactions: int = 100_000
+    profile: str = LOCAL
+    #: The project's messages-per-second cap; ``None``: none (``local``) or hosted's 500.
+    max_events_per_second: int | None = None
+    #: Broadcast and track payloads (hosted Free: 256 KB; Pro: 3,000 KB).
+    max_payload_kb: int = 256
+    poll_interval_ms: int = 100
+    poll_max_changes: int = 100
+
+    @property
+    def events_cap(self) -> int | None:
+        if self.max_events_per_second is not None:
+            return self.max_events_per_second
+        return HOSTED_MAX_EVENTS_PER_SECOND if self.profile == HOSTED else None
 
     def limits(self) -> ConnectionLimits:
         return ConnectionLimits(
@@ -94,12 +130,34 @@ class Realtime:
                 "application_name": "localbase_realtime_rls",
             },
         )
-        self._delivery = Delivery(self.registry, Catalog(self._admin), self._admin, self._api)
-        self._services = Services(self.registry, self._admin, self._spawn, self._replication_ready)
+        self.rate = EventRate(config.events_cap)
+        self.hub = Hub(self.rate, config.max_payload_kb * 1000 + 500)
+        self.broadcast_api = BroadcastApi(self.hub, self._admin)
+        self._delivery = Delivery(
+            self.registry, Catalog(self._admin), self._admin, self._api, self.rate
+        )
+        self._services = Services(
+            self.registry, self._admin, self._spawn, self._replication_ready, self.hub
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Queue[Transaction] = asyncio.Queue(config.max_queued_transactions)
+        hosted = config.profile == HOSTED
+        self._poller = (
+            Poller(
+                admin_dsn,
+                self._delivery.transactions,
+                interval_ms=config.poll_interval_ms,
+                max_changes=config.poll_max_changes,
+            )
+            if hosted
+            else None
+        )
+        publications = MESSAGES_PUBLICATION if hosted else f"{PUBLICATION},{MESSAGES_PUBLICATION}"
         self._stream = ReplicationStream(
-            admin_dsn, self._from_thread, on_connection=self._connection_changed
+            admin_dsn,
+            self._from_thread,
+            on_connection=self._connection_changed,
+            publication=publications,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -115,6 +173,40 @@ class Realtime:
                 "replication stream not connected after %.0f s; still trying", _STARTUP_TIMEOUT
             )
         self._start_dispatcher()
+        self._spawn(self._every_second(), "realtime-drops")
+        self._spawn(self._expire_messages(), "realtime-retention")
+        if self._poller is not None:
+            self._spawn(self._poller.run(), "realtime-poller")
+
+    def status(self) -> dict[str, object]:
+        """``/realtime/v1/metrics``: the profile, the rate and its drops, the poller."""
+        body: dict[str, object] = {
+            "profile": self.config.profile,
+            **self.rate.status(),
+            "dropped_transactions": self.dropped_transactions,
+        }
+        if self._poller is not None:
+            body["poller"] = self._poller.stats.status()
+        return body
+
+    async def metrics(self, request: Request) -> Response:
+        return JSONResponse(self.status())
+
+    async def _every_second(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.rate.log_drops()
+
+    async def _expire_messages(self) -> None:
+        while True:
+            try:
+                deleted = await replay.expire(self._admin)
+            except Exception as exc:  # retried at the next round
+                log.warning("deleting expired realtime.messages failed: %s", exc)
+            else:
+                if deleted:
+                    log.info("deleted %d realtime.messages past retention", deleted)
+            await asyncio.sleep(_EXPIRE_EVERY_SECONDS)
 
     async def check_connections(self) -> None:
         """Replace pooled connections that broke (after PostgreSQL restarted)."""
@@ -197,6 +289,12 @@ class Realtime:
             channel.shutdown(messages.DATABASE_LOST)
 
     def _enqueue(self, transaction: Transaction) -> None:
+        if any(is_message(change) for change in transaction.changes):
+            self.hub.from_database(c for c in transaction.changes if is_message(c))
+            changes = tuple(c for c in transaction.changes if not is_message(c))
+            if not changes:
+                return
+            transaction = dataclasses.replace(transaction, changes=changes)
         try:
             self._queue.put_nowait(transaction)
         except asyncio.QueueFull:

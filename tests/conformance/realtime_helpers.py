@@ -274,3 +274,86 @@ def table_factory(admin_sql: Callable[[str], None]) -> Iterator[TableFactory]:
     yield make
     if created:
         admin_sql(";".join(f"drop table if exists public.{name}" for name in created))
+
+
+# Broadcast and Presence ----------------------------------------------------------------
+
+
+class Inbox:
+    """Broadcast, presence and ``system`` callbacks of one official-client channel, handed to
+    queues; the subscribe states and their errors too."""
+
+    def __init__(self) -> None:
+        self.broadcasts: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.system: asyncio.Queue[Any] = asyncio.Queue()
+        self.states: asyncio.Queue[tuple[RealtimeSubscribeStates, Exception | None]] = (
+            asyncio.Queue()
+        )
+        self.syncs: asyncio.Queue[None] = asyncio.Queue()
+        self.joins: asyncio.Queue[tuple[str, list[Any], list[Any]]] = asyncio.Queue()
+        self.leaves: asyncio.Queue[tuple[str, list[Any], list[Any]]] = asyncio.Queue()
+
+    def on_broadcast(self, payload: Any) -> None:
+        self.broadcasts.put_nowait(dict(payload))
+
+    def on_system(self, payload: Any) -> None:
+        self.system.put_nowait(payload)
+
+    def on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        self.states.put_nowait((state, error))
+
+    def on_sync(self) -> None:
+        self.syncs.put_nowait(None)
+
+    def on_join(self, key: str, current: Any, new: Any) -> None:
+        self.joins.put_nowait((key, list(current), list(new)))
+
+    def on_leave(self, key: str, current: Any, left: Any) -> None:
+        self.leaves.put_nowait((key, list(current), list(left)))
+
+    async def broadcast(self, limit: float = TIMEOUT) -> dict[str, Any]:
+        return await asyncio.wait_for(self.broadcasts.get(), limit)
+
+    async def until_event(self, event: str, limit: float = TIMEOUT) -> list[dict[str, Any]]:
+        """Broadcasts up to and including the first with ``event`` (a fence)."""
+        seen: list[dict[str, Any]] = []
+        async with asyncio.timeout(limit):
+            while not seen or seen[-1]["event"] != event:
+                seen.append(await self.broadcasts.get())
+        return seen
+
+    async def state(self, limit: float = TIMEOUT) -> tuple[RealtimeSubscribeStates, Any]:
+        return await asyncio.wait_for(self.states.get(), limit)
+
+
+async def join_channel(
+    client: AsyncRealtimeClient,
+    name: str,
+    config: dict[str, Any] | None = None,
+    *,
+    presence: bool = False,
+    expect: RealtimeSubscribeStates = RealtimeSubscribeStates.SUBSCRIBED,
+) -> tuple[AsyncRealtimeChannel, Inbox]:
+    """A channel listening to every broadcast (and presence, if asked), subscribed."""
+    inbox = Inbox()
+    channel = client.channel(name, {"config": config} if config is not None else None)
+    channel.on_broadcast("*", inbox.on_broadcast)
+    channel.on_system(inbox.on_system)
+    if presence:
+        channel.on_presence_sync(inbox.on_sync)
+        channel.on_presence_join(inbox.on_join)
+        channel.on_presence_leave(inbox.on_leave)
+    await channel.subscribe(inbox.on_state)
+    state, error = await inbox.state(limit=10)
+    assert state == expect, (state, error)
+    return channel, inbox
+
+
+def broadcast_url(stack: LocalbaseProcess, suffix: str = "") -> str:
+    return f"{stack.url}/realtime/v1/api/broadcast{suffix}"
+
+
+def metrics(stack: LocalbaseProcess) -> dict[str, Any]:
+    response = httpx.get(f"{stack.url}/realtime/v1/metrics", timeout=5)
+    response.raise_for_status()
+    return dict(response.json())
