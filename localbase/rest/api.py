@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from localbase import strict_json
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
-from localbase.rest import embedding, statements
+from localbase.rest import embedding, media, statements
 from localbase.rest.catalog import EXPOSED_SCHEMAS, Catalog, Function, Table
 from localbase.rest.errors import (
     JSON_TYPE,
@@ -36,8 +36,7 @@ log = logging.getLogger("localbase.rest")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 #: Bodies larger than this are decoded in a worker thread, not on the event loop.
 _THREAD_PARSE_BYTES = 256 * 1024
-SINGULAR = "application/vnd.pgrst.object+json"
-_ACCEPTABLE = ("*/*", "application/json", "application/*", SINGULAR)
+SINGULAR = media.SINGULAR
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,28 @@ class Prefer:
     resolution: str | None = None
     missing_default: bool = False
     max_affected: int | None = None
+    #: ``tx=rollback``: the request runs and answers, and its transaction is rolled back (as
+    #: PostgREST with ``db-tx-end=commit-allow-override``; never committed silently).
+    rollback: bool = False
+    strict: bool = False
 
     @classmethod
     def parse(cls, header: str, *, default_representation: bool) -> Prefer:
         items = dict(part.strip().partition("=")[::2] for part in header.split(",") if part.strip())
+        strict = items.get("handling") == "strict"
+        if strict:
+            invalid = [
+                f"{k}={v}" if v else k
+                for k, v in items.items()
+                if v not in _PREFERENCES.get(k, frozenset({v}) if k in _FREE_PREFERENCES else ())
+            ]
+            if invalid:
+                raise RestError(
+                    400,
+                    "PGRST122",
+                    "Invalid preferences given with handling=strict",
+                    "Invalid preferences: " + ", ".join(invalid),
+                )
         max_affected = None
         limit = items.get("max-affected", "")
         if items.get("handling") == "strict" and limit.isascii() and limit.isdigit():
@@ -64,7 +81,34 @@ class Prefer:
             items.get("resolution"),
             items.get("missing") == "default",
             max_affected,
+            items.get("tx") == "rollback",
+            strict,
         )
+
+    @property
+    def applied(self) -> dict[str, str]:
+        return {"Preference-Applied": "tx=rollback"} if self.rollback else {}
+
+
+_PREFERENCES = {
+    "return": frozenset({"representation", "minimal", "headers-only"}),
+    "count": frozenset({"exact", "planned", "estimated"}),
+    "resolution": frozenset({"merge-duplicates", "ignore-duplicates"}),
+    "missing": frozenset({"default", "null"}),
+    "handling": frozenset({"strict", "lenient"}),
+    "tx": frozenset({"commit", "rollback"}),
+    "params": frozenset({"single-object"}),
+}
+_FREE_PREFERENCES = frozenset({"max-affected", "timezone"})
+
+
+class RolledBack(Exception):
+    """Raised after a ``tx=rollback`` request's checks: the database rolls back, the answer
+    is built from the row it had produced."""
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        super().__init__("rolled back")
+        self.row = row
 
 
 def api_key_error(exc: ApiKeyError) -> Response:
@@ -125,17 +169,16 @@ class RestApi:
     async def _dispatch(self, request: Request, identity: Identity) -> Response:
         path = request.path_params["path"].strip("/")
         schema = _schema(request)
-        accept = request.headers.get("accept", "*/*")
-        if not any(kind in accept for kind in _ACCEPTABLE) and accept.strip():
-            raise RestError(406, "PGRST107", f"None of these media types are available: {accept}")
-        singular = SINGULAR in accept
+        representation = media.negotiate(request.headers.get("accept", "*/*"))
+        singular = representation.singular
         params = request.query_params.multi_items()
         catalog = await self.catalog()
         if path.startswith("rpc/"):
             function_name = path.removeprefix("rpc/")
-            return await self._rpc(
+            response = await self._rpc(
                 request, identity, schema, catalog, function_name, params, singular
             )
+            return _represent(response, representation)
         if not path or "/" in path:
             raise RestError(404, "PGRST125", f"Invalid path specified in request URL: /{path}")
         table = catalog.tables.get((schema, path))
@@ -162,12 +205,16 @@ class RestApi:
         if request.method in {"GET", "HEAD"}:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
             bindings = statements.Bindings()
-            statement = bindings.statement(
-                embedding.read(catalog, table, query, count=prefer.count, bindings=bindings)
+            csv = representation.kind == "csv"
+            read = embedding.read(
+                catalog, table, query, count=prefer.count, bindings=bindings, csv=csv
             )
-            return await self._run_read(ctx, statement, query, prefer, singular)
+            response = await self._run_read(ctx, bindings.statement(read), query, prefer, singular)
+            return _represent(response, representation)
         if request.method == "POST":
-            return await self._insert(request, ctx, catalog, table, query, singular)
+            return _represent(
+                await self._insert(request, ctx, catalog, table, query, singular), representation
+            )
         if request.method == "PATCH":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
             body = await _json_body(request)
@@ -180,7 +227,9 @@ class RestApi:
                 representation=prefer.representation,
                 shape=_write_shape(catalog, table, query),
             )
-            return await self._run_write(ctx, statement, prefer, singular, "update")
+            return _represent(
+                await self._run_write(ctx, statement, prefer, singular, "update"), representation
+            )
         if request.method == "DELETE":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
             statement = statements.delete(
@@ -189,7 +238,9 @@ class RestApi:
                 representation=prefer.representation,
                 shape=_write_shape(catalog, table, query),
             )
-            return await self._run_write(ctx, statement, prefer, singular, "delete")
+            return _represent(
+                await self._run_write(ctx, statement, prefer, singular, "delete"), representation
+            )
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
     async def _insert(
@@ -209,7 +260,7 @@ class RestApi:
         if query.columns is None and any(set(r) != set(rows[0]) for r in rows):
             raise body_error("All object keys must match")
         if query.on_conflict is not None and prefer.resolution is None:
-            prefer = Prefer(prefer.representation, prefer.count, None, prefer.missing_default)
+            prefer = replace(prefer, resolution=None)
         statement = statements.insert(
             table,
             query,
@@ -262,17 +313,43 @@ class RestApi:
                 )
 
         needs_check = singular or prefer.max_affected is not None
-        row = await self.db.fetch_one(
-            ctx, statement.query, statement.params, check if needs_check else None
-        )
-        assert row is not None
+        row = await self._fetch(ctx, statement, prefer, check if needs_check else None)
         page, body, inserted = int(row[1]), row[2], row[3]
         status = (
             200
             if inserted is False or (prefer.resolution == "merge-duplicates" and not page)
             else 201
         )
-        return _mutation_response(status, body, page, prefer, singular, kind)
+        response = _mutation_response(status, body, page, prefer, singular, kind)
+        response.headers.update(prefer.applied)
+        return response
+
+    async def _fetch(
+        self,
+        ctx: RequestContext,
+        statement: statements.Statement,
+        prefer: Prefer,
+        check: Callable[[tuple[Any, ...]], None] | None,
+    ) -> tuple[Any, ...]:
+        """Run a write; with ``tx=rollback`` its transaction is rolled back after the checks."""
+
+        def checked(row: tuple[Any, ...]) -> None:
+            if check is not None:
+                check(row)
+            if prefer.rollback:
+                raise RolledBack(row)
+
+        try:
+            row = await self.db.fetch_one(
+                ctx,
+                statement.query,
+                statement.params,
+                checked if check is not None or prefer.rollback else None,
+            )
+        except RolledBack as exc:
+            return exc.row
+        assert row is not None
+        return row
 
     async def _rpc(
         self,
@@ -300,30 +377,61 @@ class RestApi:
             function = _resolve(catalog, schema, name, body, json_body=method == "POST")
         arguments = _arguments(function, body)
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
-        statement, shape = statements.call(function, arguments, query, count=prefer.count)
+        statement, shape = statements.call(
+            function, arguments, query, count=prefer.count, json_arguments=method == "POST"
+        )
         read_only = method != "POST" or function.volatility in {"i", "s"}
         ctx = RequestContext(
             identity, method, request.url.path, request.headers, schema, read_only=read_only
         )
 
-        def check(row: tuple[Any, ...]) -> None:
-            if row[1] != 1:
-                raise _singular_error(int(row[1]))
+        if prefer.max_affected is not None and shape != "set":
+            raise RestError(
+                400,
+                "PGRST128",
+                "Function must return SETOF or TABLE when max-affected preference is used "
+                "with handling=strict",
+            )
 
-        row = await self.db.fetch_one(
-            ctx, statement.query, statement.params, check if shape == "set" and singular else None
-        )
-        head = method == "HEAD"
-        if shape == "void":
-            return Response(status_code=204)
-        assert row is not None
-        if shape == "scalar":
-            return _json(200, row[0] if row[0] is not None else "null", head=head)
-        if shape == "object":
-            _total, page, body_text, _ = row
-            return _json(200, _first(body_text) if page else "null", head=head)
-        total, page, body_text, _ = row
-        return _read_response(head, total, page, body_text, query.offset, prefer, singular)
+        def check(row: tuple[Any, ...]) -> None:
+            if shape != "set":
+                return
+            if singular and row[1] != 1:
+                raise _singular_error(int(row[1]))
+            if prefer.max_affected is not None and int(row[1]) > prefer.max_affected:
+                raise RestError(
+                    400,
+                    "PGRST124",
+                    "Query result exceeds max-affected preference constraint",
+                    f"The query affects {row[1]} rows",
+                )
+
+        needs_check = shape == "set" and (singular or prefer.max_affected is not None)
+        row = await self._fetch(ctx, statement, prefer, check if needs_check else None)
+        response = _rpc_response(method == "HEAD", shape, row, query, prefer, singular)
+        response.headers.update(prefer.applied)
+        return response
+
+
+def _rpc_response(
+    head: bool,
+    shape: str,
+    row: tuple[Any, ...],
+    query: ReadQuery,
+    prefer: Prefer,
+    singular: bool,
+) -> Response:
+    if shape == "void":
+        return Response(status_code=204)
+    # A single value is one row: PostgREST's Content-Range says so, with the total when counted.
+    single_range = {"Content-Range": "0-0/1" if prefer.count else "0-0/*"}
+    if shape == "scalar":
+        return _json(200, row[0] if row[0] is not None else "null", head=head, headers=single_range)
+    if shape == "object":
+        _total, page, body_text, _ = row
+        return _json(200, _first(body_text) if page else "null", head=head, headers=single_range)
+    total, page, body_text, _ = row
+    return _read_response(head, total, page, body_text, query.offset, prefer, singular)
 
 
 def _schema(request: Request) -> str:
@@ -365,11 +473,15 @@ async def _json_body(request: Request, *, empty_ok: bool = False) -> Any:
 
 
 def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: bool) -> Function:
-    candidates = catalog.functions.get((schema, name), [])
+    """PostgREST's choice among overloads: the functions whose parameter names fit the
+    arguments; failing that (POST), one with a single unnamed json/jsonb parameter."""
+    candidates = [f for f in catalog.functions.get((schema, name), []) if f.exposed]
     names = set(body) if isinstance(body, dict) else set()
     matches = [f for f in candidates if isinstance(body, dict) and f.accepts(names)]
     if not matches and json_body:
         matches = [f for f in candidates if f.single_unnamed_json]
+    if len(matches) > 1 and json_body and names == {""}:
+        matches = [f for f in matches if f.parameters[0].type == "text"] or matches
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -378,18 +490,24 @@ def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: 
             "PGRST203",
             "Could not choose the best candidate function between: "
             + ", ".join(
-                f"{schema}.{name}({', '.join(p.name for p in f.parameters)})" for f in matches
+                f"{schema}.{name}({', '.join(f'{p.name} => {p.type}' for p in f.parameters)})"
+                for f in matches
             ),
+            hint="Try renaming the parameters or the function itself in the database so "
+            "function overloading can be resolved",
         )
     listed = ", ".join(sorted(names))
     signature = f"{schema}.{name}({listed})" if names else f"{schema}.{name} without parameters"
-    with_params = f"with parameters {listed}" if names else "without parameters"
+    with_params = (
+        f"with parameter{'s' if len(names) > 1 else ''} {listed}" if names else "without parameters"
+    )
+    unnamed = " or with a single unnamed json/jsonb parameter" if json_body else ""
     raise RestError(
         404,
         "PGRST202",
         f"Could not find the function {signature} in the schema cache",
-        f"Searched for the function {schema}.{name} {with_params} or with a single unnamed "
-        "json/jsonb parameter, but no matches were found in the schema cache.",
+        f"Searched for the function {schema}.{name} {with_params}{unnamed}, but no matches "
+        "were found in the schema cache.",
         catalog.suggest_function(schema, name),
     )
 
@@ -400,8 +518,34 @@ def _arguments(function: Function, body: Any) -> dict[str, str | None]:
     ):
         return {"": json.dumps(body)}
     assert isinstance(body, dict)
-    types = {p.name: p.type for p in function.parameters}
-    return {name: statements.argument_text(value, types[name]) for name, value in body.items()}
+    kinds = {p.name: p for p in function.parameters}
+    return {
+        name: statements.argument_text(value, kinds[name].type, composite=kinds[name].composite)
+        for name, value in body.items()
+    }
+
+
+def _represent(response: Response, representation: media.Representation) -> Response:
+    """``nulls=stripped`` and CSV applied to a JSON response the statement produced."""
+    if response.status_code >= 300 or not response.body:
+        return response
+    if representation.kind == "csv" and response.media_type == JSON_TYPE:
+        response.headers["content-type"] = "text/csv; charset=utf-8"
+        return response
+    if not representation.strip_nulls:
+        return response
+    stripped = json.loads(bytes(response.body), object_pairs_hook=_without_nulls)
+    body = json.dumps(stripped, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    suffix = ";nulls=stripped"
+    headers["content-type"] = headers.get("content-type", JSON_TYPE).replace(
+        "; charset", suffix + "; charset", 1
+    )
+    return Response(body, status_code=response.status_code, headers=headers)
+
+
+def _without_nulls(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key: value for key, value in pairs if value is not None}
 
 
 def _write_shape(catalog: Catalog, table: Table, query: ReadQuery) -> statements.Shape | None:

@@ -34,12 +34,17 @@ _FUNCTIONS_SQL = """
 select n.nspname, p.proname, p.proretset, p.provolatile, p.pronargdefaults,
        coalesce(array(select format_type(x, null) from unnest(p.proargtypes) x), '{}'),
        coalesce(p.proargnames, '{}'), coalesce(p.proargmodes::text[], '{}'),
-       format_type(p.prorettype, null), rt.typtype, rt.typrelid <> 0 or rt.oid = 'record'::regtype
+       format_type(p.prorettype, null), rt.typtype, rt.typrelid <> 0 or rt.oid = 'record'::regtype,
+       coalesce(array(select t.typrelid <> 0 from unnest(p.proargtypes) with ordinality x(oid, n)
+                      join pg_type t on t.oid = x.oid order by x.n), '{}')
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
 where n.nspname = any(%s) and p.prokind = 'f'
 """
+
+
+_UNNAMED_TYPES = frozenset({"json", "jsonb", "text", "xml", "bytea"})
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Parameter:
     name: str  # "" for an unnamed parameter
     type: str
     has_default: bool
+    composite: bool = False  # a table's or view's row type: the argument is a JSON object
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,15 @@ class Function:
     @property
     def returns_void(self) -> bool:
         return self.return_type == "void"
+
+    @property
+    def exposed(self) -> bool:
+        """PostgREST calls functions by parameter name; the one exception is a single unnamed
+        parameter of a type a request body can be (json, jsonb, text, xml, bytea)."""
+        unnamed = [p for p in self.parameters if not p.name]
+        if not unnamed:
+            return True
+        return len(self.parameters) == 1 and unnamed[0].type in _UNNAMED_TYPES
 
     @property
     def single_unnamed_json(self) -> bool:
@@ -149,10 +164,12 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
         rettype,
         _typtype,
         composite,
+        composite_args,
     ) = row
     assert isinstance(in_types, list)
     assert isinstance(names, list)
     assert isinstance(modes, list)
+    assert isinstance(composite_args, list)
     if modes:
         in_names = [n for n, m in zip(names, modes, strict=False) if m in ("i", "b", "v")]
     else:
@@ -160,8 +177,8 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
     in_names += [""] * (len(in_types) - len(in_names))
     first_default = len(in_types) - int(str(ndefaults))
     parameters = tuple(
-        Parameter(str(n), str(t), i >= first_default)
-        for i, (n, t) in enumerate(zip(in_names, in_types, strict=False))
+        Parameter(str(n), str(t), i >= first_default, bool(c))
+        for i, (n, t, c) in enumerate(zip(in_names, in_types, composite_args, strict=False))
     )
     return Function(
         str(schema),

@@ -324,6 +324,7 @@ def read(
     count: bool,
     source: sql.Composable | None = None,
     bindings: Bindings | None = None,
+    csv: bool = False,
 ) -> sql.Composable:
     """The whole read as one statement: total (when counted), page size and JSON body.
 
@@ -341,7 +342,7 @@ def read(
     if count:
         counted = Relation(joins=level.inner_joins, where=level.where, select=[sql.SQL("count(*)")])
         count_sql = _select(counted, from_item, [], sql.SQL(""))
-    return aggregate(main, count_sql)
+    return aggregate(main, count_sql, csv=csv)
 
 
 def after_write(

@@ -216,8 +216,21 @@ def limit_offset(query: ReadQuery) -> sql.Composable:
     return sql.SQL(" limit {} offset {}").format(sql.Literal(limit), sql.Literal(query.offset))
 
 
+#: The page as CSV, as PostgREST renders it: the column names, then each row's record text
+#: without its parentheses.
+_CSV_BODY = sql.SQL(
+    "(select coalesce(string_agg(k, ','), '') from (select json_object_keys(row_to_json(h)) as k"
+    " from (select * from pgrst_source limit 1) h) keys) || chr(10) || coalesce((select"
+    " string_agg(substring(s::text, 2, length(s::text) - 2), chr(10)) from pgrst_source s), '')"
+)
+
+
 def aggregate(
-    source: sql.Composable, count_sql: sql.Composable | None, *, flagged: bool = False
+    source: sql.Composable,
+    count_sql: sql.Composable | None,
+    *,
+    flagged: bool = False,
+    csv: bool = False,
 ) -> sql.Composed:
     """total (when counted), rows in this page, the JSON body, and whether any row was inserted
     (upserts only: the source then carries a ``pgrst_inserted`` column, dropped from the body)."""
@@ -227,11 +240,12 @@ def aggregate(
         inserted = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)")
     else:
         body, inserted = sql.SQL("json_agg(pgrst_source)"), sql.SQL("null::bool")
+    text = sql.SQL("coalesce((select {} from pgrst_source), '[]')::text").format(body)
     return sql.SQL(
         "with pgrst_source as ({source}) "
         "select ({total}) as total, (select count(*) from pgrst_source) as page, "
-        "coalesce((select {body} from pgrst_source), '[]')::text as body, {inserted}"
-    ).format(source=source, total=total, body=body, inserted=inserted)
+        "{text} as body, {inserted}"
+    ).format(source=source, total=total, text=_CSV_BODY if csv else text, inserted=inserted)
 
 
 #: Turns a write (``insert … returning "t".*``) into the statement's result when the
@@ -415,11 +429,11 @@ def delete(
 
 
 # -- RPC ---------------------------------------------------------------------------------------
-def argument_text(value: object, type_: str) -> str | None:
+def argument_text(value: object, type_: str, *, composite: bool = False) -> str | None:
     """A JSON argument as the text PostgreSQL will cast to the parameter's type."""
     if value is None:
         return None
-    if type_ in {"json", "jsonb"}:
+    if type_ in {"json", "jsonb"} or composite:
         return json.dumps(value)
     if isinstance(value, list):
         return array_literal(value)
@@ -427,7 +441,12 @@ def argument_text(value: object, type_: str) -> str | None:
 
 
 def call(
-    function: Function, arguments: dict[str, str | None], query: ReadQuery, *, count: bool
+    function: Function,
+    arguments: dict[str, str | None],
+    query: ReadQuery,
+    *,
+    count: bool,
+    json_arguments: bool = False,
 ) -> tuple[Statement, str]:
     """The call statement and the result shape: "void", "scalar", "object" or "set"."""
     builder = Builder(None, function.name)
@@ -436,6 +455,11 @@ def call(
         if parameter.name in arguments:
             placeholder = builder.bind(arguments[parameter.name])
             value = sql.SQL("{}::{}").format(placeholder, sql.SQL(parameter.type))
+            if parameter.composite and json_arguments:
+                # A JSON object becomes the row, as PostgREST's json_to_record arguments do.
+                value = sql.SQL("json_populate_record(null::{}, {}::json)").format(
+                    sql.SQL(parameter.type), placeholder
+                )
             if parameter.name:
                 args.append(sql.SQL("{} := {}").format(sql.Identifier(parameter.name), value))
             else:
