@@ -2,11 +2,14 @@
 
 Prints a table: p50/p99 latency of a one-row select and of an update (sync ``supabase``),
 requests/s with 8 concurrent async clients, cold start (initdb + bootstrap) and warm start.
-Then the hardening figures: the parse time of the worst 8 KB query found for each part of
+Then resource embedding: 100 parents with 10 children each in one request through
+``postgrest-py`` (p50/p99, and the SQL statements PostgreSQL logged for one such request). Then
+the hardening figures: the parse time of the worst 8 KB query found for each part of
 the REST grammar, and 50 concurrent clients for ``--load-seconds``: requests/s, p99 and
 dropped connections (a request that got no HTTP answer at all).
 
     .venv/bin/python bench/localbase_rest.py [--requests 2000] [--starts 5] [--load-seconds 60]
+    .venv/bin/python bench/localbase_rest.py --embedding-only [--requests 300] [--starts 3]
 """
 
 from __future__ import annotations
@@ -34,6 +37,20 @@ grant select, insert, update, delete on public.bench_items to service_role;
 insert into public.bench_items select g, 'item ' || g, g from generate_series(1, 1000) g
 on conflict do nothing;
 """
+
+
+EMBED_SCHEMA = """
+create table if not exists public.bench_parents (id int primary key, name text);
+create table if not exists public.bench_children (
+    id int primary key, parent_id int not null references public.bench_parents(id), name text);
+create index if not exists bench_children_parent on public.bench_children (parent_id);
+grant select on public.bench_parents, public.bench_children to service_role;
+insert into public.bench_parents select g, 'parent ' || g from generate_series(1, 100) g
+on conflict do nothing;
+insert into public.bench_children select g, (g - 1) / 10 + 1, 'child ' || g
+from generate_series(1, 1000) g on conflict do nothing;
+"""
+EMBED_SELECT = "id,name,bench_children(id,name)"
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -204,13 +221,86 @@ def print_hardening(
     )
 
 
+def embedding(stack: LocalbaseProcess, requests: int) -> list[float]:
+    """One request for 100 parents and their 1,000 children, through postgrest-py."""
+    with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+        conn.execute(EMBED_SCHEMA.encode())
+    with httpx.Client() as http:
+        client = create_client(stack.url, stack.service_key, ClientOptions(httpx_client=http))
+        samples = []
+        for _ in range(requests):
+            began = time.perf_counter()
+            rows = client.table("bench_parents").select(EMBED_SELECT).execute().data
+            samples.append(time.perf_counter() - began)
+            assert len(rows) == 100
+            assert all(len(r["bench_children"]) == 10 for r in rows)
+        return samples
+
+
+def statements_per_request(stack: LocalbaseProcess) -> tuple[int, int]:
+    """(statements PostgreSQL logged for one embedding request, of which reading tables):
+    ``log_statement = all`` for the duration, between two marker statements."""
+    log = stack.data_dir / "postgres.log"
+    with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+        conn.execute("alter system set log_statement = 'all'")
+        conn.execute("select pg_reload_conf()")
+        time.sleep(0.5)  # the postmaster signals the backends; no event to wait on
+        conn.execute("select 'bench-marker-begin'")
+        with httpx.Client() as http:
+            client = create_client(stack.url, stack.service_key, ClientOptions(httpx_client=http))
+            client.table("bench_parents").select(EMBED_SELECT).execute()
+        conn.execute("select 'bench-marker-end'")
+        conn.execute("alter system reset log_statement")
+        conn.execute("select pg_reload_conf()")
+    text = log.read_text(errors="replace")
+    window = text[text.rindex("bench-marker-begin") : text.rindex("bench-marker-end")]
+    logged = [
+        line
+        for line in window.splitlines()[1:]
+        if "LOG:  statement:" in line or "LOG:  execute" in line
+    ]
+    reading = [line for line in logged if "bench_" in line]
+    return len(logged) - 1, len(reading)  # the end marker's own line is in the window
+
+
+def main_embedding(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cold, warm = timed_starts(Path(tmp), args.starts)
+        stack = LocalbaseProcess(Path(tmp) / "main")
+        stack.start()
+        try:
+            samples = embedding(stack, args.requests)
+            logged, reading = statements_per_request(stack)
+        finally:
+            stack.stop()
+    print("| measure | p50 | p99 | SQL statements per request |")
+    print("|---|---|---|---|")
+    print(
+        f"| 100 parents × 10 children, one embedding request ({args.requests} requests) | "
+        f"{percentile(samples, 0.5) * 1000:.2f} ms | {percentile(samples, 0.99) * 1000:.2f} ms | "
+        f"{reading} reading tables ({logged} in all: begin, claims, the read, commit) |"
+    )
+    print(
+        f"| cold start, {args.starts} runs | {statistics.median(cold):.2f} s | "
+        f"{max(cold):.2f} s (max) | |"
+    )
+    print(
+        f"| warm start, {args.starts} runs | {statistics.median(warm):.2f} s | "
+        f"{max(warm):.2f} s (max) | |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--starts", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--load-seconds", type=float, default=60.0)
+    parser.add_argument("--embedding-only", action="store_true")
     args = parser.parse_args()
+    if args.embedding_only:
+        main_embedding(args)
+        return
     parse = parse_times()
     with tempfile.TemporaryDirectory() as tmp:
         cold, warm = timed_starts(Path(tmp), args.starts)
@@ -220,6 +310,8 @@ def main() -> None:
             with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
                 conn.execute(SCHEMA.encode())
             samples = latencies(stack, args.requests)
+            embedded = embedding(stack, args.requests)
+            logged, reading = statements_per_request(stack)
             rps = asyncio.run(throughput(stack, args.seconds, 8))
             concurrent = asyncio.run(load(stack, args.load_seconds, 50))
         finally:
@@ -237,6 +329,11 @@ def main() -> None:
             f"| {name} | {percentile(values, 0.5) * 1000:.2f} ms | "
             f"{percentile(values, 0.99) * 1000:.2f} ms | {aims[name]} |"
         )
+    print(
+        f"| embedding: 100 parents × 10 children, one request | "
+        f"{percentile(embedded, 0.5) * 1000:.2f} ms | {percentile(embedded, 0.99) * 1000:.2f} ms | "
+        f"{reading} SQL statement reads the tables ({logged} logged in all) |"
+    )
     print(
         f"| cold start (initdb + bootstrap), {args.starts} runs | "
         f"{statistics.median(cold):.2f} s | {max(cold):.2f} s (max) | ≤ 10 s |"
