@@ -34,11 +34,13 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, assert_never
 
-from realtime.types import RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
+from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
+from realtime.types import RealtimePostgresChangesListenEvent
 
 from dock.present import group_jobs
-from jobdock.clients import async_client
+from jobdock.clients import async_client, realtime_client
 from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo
+from jobdock.realtime import Listener, LiveChannel, describe_error
 from jobdock.settings import Settings
 from supabase import AsyncClient
 
@@ -47,7 +49,6 @@ log = logging.getLogger("dock.mirror")
 PAGE_SIZE = 1000  # Supabase's db-max-rows caps every read at 1,000 rows
 REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate deliveries
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
-SUBSCRIBED_MESSAGE = "postgres_changes"  # the ``extension`` of "Subscribed to PostgreSQL"
 CONNECTING = "connecting to Supabase Realtime…"  # the problem until the first subscription
 #: A job in these states may still send its ``stopped`` event (a cancelled one: once its
 #: worker hears of the cancel).
@@ -110,10 +111,6 @@ class MirrorSnapshot:
         return sum(len(self.groups[status]) for status in statuses)
 
 
-class MirrorStale(Exception):
-    """The realtime channel has not been subscribed for too long: rebuild the client."""
-
-
 class JobMirror:
     """The rows of ``background_jobs``, kept current over realtime, for one server process."""
 
@@ -149,9 +146,7 @@ class JobMirror:
         self._version = 0
         self._snapshot: MirrorSnapshot | None = None
         self._subscribed = False
-        self._closed = False  # the server closed the channel: rebuild now
         self._subscriptions = 0  # "Subscribed to PostgreSQL" messages so far
-        self._session_subscriptions = 0  # … when the current realtime client was built
         self._synced_subscription = -1  # the subscription the last resync followed
         self._synced_at: datetime | None = None
         self._problem: str | None = CONNECTING
@@ -293,8 +288,9 @@ class JobMirror:
         except Exception:
             log.exception("event=unusable_change payload=%.300r", payload)
 
-    def _on_system(self, payload: Any) -> None:
-        if getattr(payload, "extension", None) != SUBSCRIBED_MESSAGE:
+    def _on_live(self, live: bool, problem: str | None) -> None:
+        if not live:
+            self._set_down(problem or "live updates unavailable")
             return
         with self._changed:
             self._subscribed = True
@@ -303,13 +299,6 @@ class JobMirror:
         log.info("event=subscribed subscription=%d", self._subscriptions)
         if self._resync_needed is not None:
             self._resync_needed.set()
-
-    def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
-        if state is RealtimeSubscribeStates.SUBSCRIBED:
-            return  # trusted only after the "Subscribed to PostgreSQL" system message
-        if state is RealtimeSubscribeStates.CLOSED:
-            self._closed = True  # the official client never rejoins a closed channel
-        self._set_down(f"realtime channel {state.value.lower()}" + (f": {error}" if error else ""))
 
     def _set_down(self, problem: str) -> None:
         """Not subscribed any more (runs on the loop): start the slow REST refresh at once."""
@@ -350,25 +339,24 @@ class JobMirror:
             await _close_client(rest)
 
     async def _keep_subscribed(self) -> None:
-        """One realtime client at a time; rebuilt with backoff whenever it goes stale."""
-        failures = 0
-        while True:
-            client: AsyncClient | None = None
-            try:
-                client = await async_client(self._realtime_settings)
-                await self._subscribe(client)
-                await self._watch()
-            except (Exception, MirrorStale) as exc:
-                self._set_down(f"live updates unavailable ({_describe(exc)})")
-                log.warning("event=realtime_down error=%r", exc)
-            finally:
-                if client is not None:
-                    await _close_client(client)
-            failures = 0 if self._had_subscription() else failures + 1
-            await asyncio.sleep(self._backoff[min(failures, len(self._backoff) - 1)])
+        """One live channel, kept by ``jobdock.realtime.LiveChannel`` (rebuilt when the server
+        closes it or it stays not live for ``stale_after``)."""
+        channel = LiveChannel(
+            self._connect,
+            f"dock-mirror-{uuid.uuid4().hex[:8]}",
+            Listener(self._bind, self._on_live),
+            rebuild_after_seconds=self._stale_after,
+            backoff_seconds=self._backoff,
+            name="dock-mirror",
+        )
+        await channel.run()
 
-    async def _subscribe(self, client: AsyncClient) -> None:
-        channel = client.channel(f"dock-mirror-{uuid.uuid4().hex[:8]}")
+    async def _connect(self) -> AsyncRealtimeClient:
+        client = realtime_client(self._realtime_settings)
+        await client.connect()
+        return client
+
+    def _bind(self, channel: AsyncRealtimeChannel) -> None:
         every = RealtimePostgresChangesListenEvent
         channel.on_postgres_changes(
             every.All, self._on_change, schema="public", table="background_jobs"
@@ -377,28 +365,6 @@ class JobMirror:
             every.Insert, self._on_change, schema="public", table="job_events",
             filter="event=eq.stopped",
         )  # fmt: skip
-        channel.on_system(self._on_system)
-        self._session_subscriptions = self._subscriptions
-        self._closed = False
-        await channel.subscribe(self._on_state)
-
-    async def _watch(self) -> None:
-        """Return never; raise ``MirrorStale`` after ``stale_after`` s without a subscription."""
-        last_ok = time.monotonic()
-        tick = min(0.5, self._stale_after / 4)
-        while True:
-            await asyncio.sleep(tick)
-            with self._lock:
-                subscribed = self._subscribed
-            if self._closed:
-                raise MirrorStale("the channel was closed by the server")
-            if subscribed:
-                last_ok = time.monotonic()
-            elif time.monotonic() - last_ok > self._stale_after:
-                raise MirrorStale(f"no subscription for {self._stale_after:g} s")
-
-    def _had_subscription(self) -> bool:
-        return self._subscriptions > self._session_subscriptions
 
     async def _keep_synced(self, rest: AsyncClient) -> None:
         """Resync now, after every subscribe, and every ``fallback_interval`` while not live."""
@@ -410,7 +376,7 @@ class JobMirror:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                self._set_down(f"cannot reach Supabase ({_describe(exc)})")
+                self._set_down(f"cannot reach Supabase ({describe_error(exc)})")
                 log.warning("event=resync_failed error=%r", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._resync_needed.wait(), self._resync_wait(failures))
@@ -506,11 +472,6 @@ def _remember(memory: OrderedDict[uuid.UUID, Any], key: uuid.UUID, value: Any) -
     memory.move_to_end(key)
     while len(memory) > REMEMBERED:
         memory.popitem(last=False)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 200 else text[:199] + "…"
 
 
 @contextlib.contextmanager

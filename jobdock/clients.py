@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from realtime import AsyncRealtimeClient
 from supabase.lib.client_options import AsyncClientOptions
 from supabase.types import RealtimeClientOptions
 
@@ -44,3 +45,27 @@ async def async_client(
     settings = settings or get_settings()
     options = AsyncClientOptions(headers=_auth_headers(settings, access_token), realtime=realtime)
     return await acreate_client(settings.supabase_url, _key(settings, access_token), options)
+
+
+def realtime_client(
+    settings: Settings | None = None,
+    *,
+    access_token: str | None = None,
+    max_retries: int = 5,
+    auto_reconnect: bool = True,
+) -> AsyncRealtimeClient:
+    """A Realtime client of its own (not connected yet), as the official client builds it:
+    the key as ``apikey``, a user's access token for the channels' authorization."""
+    settings = settings or get_settings()
+    url = settings.supabase_url.rstrip("/") + "/realtime/v1"
+    client = AsyncRealtimeClient(
+        url,
+        _key(settings, access_token),
+        max_retries=max_retries,
+        initial_backoff=0.5,
+        auto_reconnect=auto_reconnect,
+    )
+    token = access_token or settings.supabase_access_token
+    if token:
+        client.access_token = token
+    return client

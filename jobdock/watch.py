@@ -6,25 +6,19 @@ a tail that silently stops printing would look like a quiet queue.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
-from realtime.types import (
-    PostgresChangesPayload,
-    RealtimePostgresChangesListenEvent,
-    RealtimeSubscribeStates,
-)
-from websockets.exceptions import WebSocketException
+from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
+from realtime.types import PostgresChangesPayload, RealtimePostgresChangesListenEvent
 
-from jobdock.clients import async_client
+from jobdock.clients import realtime_client
 from jobdock.errors import BackendUnavailable
+from jobdock.realtime import ChannelLost, Listener, LiveChannel
 
-#: How long connecting and joining the channel may take.
+#: How long connecting and joining the channel may take before the watch gives up.
 SUBSCRIBE_TIMEOUT_SECONDS = 15.0
-
-State = tuple[RealtimeSubscribeStates, Exception | None]
 
 
 def describe(payload: dict[str, Any]) -> dict[str, Any]:
@@ -59,39 +53,45 @@ def render(change: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def _lost(state: State) -> BackendUnavailable:
-    status, error = state
-    reason = f" ({error})" if error else ""
-    return BackendUnavailable(f"watch stopped: Realtime reported {status.value.lower()}{reason}")
-
-
 async def watch(emit: Callable[[str], None], *, as_json: bool = False) -> None:
     """Print every change to ``background_jobs`` until cancelled, or until the channel is
     lost (``BackendUnavailable``; no reconnect, so nothing is missed silently)."""
-    client = await async_client(realtime={"auto_reconnect": False})
-    states: asyncio.Queue[State] = asyncio.Queue()
 
     def on_change(payload: PostgresChangesPayload) -> None:
         change = describe(dict(payload))
         emit(json.dumps(change) if as_json else render(change))
 
-    channel = client.channel("jobdock-watch")
-    channel.on_postgres_changes(
-        RealtimePostgresChangesListenEvent.All, on_change, schema="public", table="background_jobs"
+    def bind(channel: AsyncRealtimeChannel) -> None:
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.All,
+            on_change,
+            schema="public",
+            table="background_jobs",
+        )
+
+    def on_live(live: bool, problem: str | None) -> None:
+        if live:
+            emit("watching background_jobs (Ctrl-C to stop)")
+
+    async def connect() -> AsyncRealtimeClient:
+        client = realtime_client(auto_reconnect=False)
+        await client.connect()
+        return client
+
+    channel = LiveChannel(
+        connect,
+        "jobdock-watch",
+        Listener(bind, on_live),
+        rebuild_after_seconds=SUBSCRIBE_TIMEOUT_SECONDS,
+        once=True,
+        name="watch",
     )
     try:
-        try:
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECONDS):
-                await channel.subscribe(lambda status, error: states.put_nowait((status, error)))
-                state = await states.get()
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            raise BackendUnavailable(
-                f"watch failed: cannot reach Supabase Realtime ({str(exc) or 'timed out'}). "
-                "Is localbase running (make up)?"
-            ) from exc
-        if state[0] is not RealtimeSubscribeStates.SUBSCRIBED:
-            raise _lost(state)
-        emit("watching background_jobs (Ctrl-C to stop)")
-        raise _lost(await states.get())
-    finally:
-        await client.remove_all_channels()
+        await channel.run()
+    except ChannelLost as lost:
+        if channel.confirmations:
+            raise BackendUnavailable(f"watch stopped: {lost}") from lost
+        raise BackendUnavailable(
+            f"watch failed: cannot reach Supabase Realtime ({lost}). Is localbase running"
+            " (make up)?"
+        ) from lost

@@ -11,27 +11,25 @@ Each binding selects only the columns the engine reads (``STOP_COLUMNS``, ``job_
 ``job_type``). Frames are parsed here, at the edge, into ``FeedEvent``s: ``JobChanged``,
 ``JobDeleted``, ``WorkAnnounced``.
 
-The feed is trusted only after the ``system`` "Subscribed to PostgreSQL" message. Realtime is
-at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls while the
-feed is down. The official client gives up after 5 failed reconnects: a feed that stays down
-for ``rebuild_after`` seconds is torn down and rebuilt, with backoff, forever; a channel the
-server closed (it lost the database, say) is rebuilt at once.
+Connect, join, confirmation and rebuild are ``jobdock.realtime.LiveChannel``'s: the feed is
+trusted only after the ``system`` "Subscribed to PostgreSQL" message with status ok, a feed
+that stays down for ``rebuild_after`` seconds is rebuilt, a channel the server closed at once.
+Realtime is at-most-once, so the engine re-reads its jobs after every (re)subscribe and polls
+while the feed is down.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
 from jobdock.models import JobStatus
+from jobdock.realtime import Listener, LiveChannel
 from worker import logs
 
 #: What the worker reads of an UPDATE to one of its jobs (the primary key always comes too).
@@ -106,6 +104,8 @@ class FeedHandlers:
 
 
 class ChangeFeed:
+    """The worker's channel, kept live by ``jobdock.realtime.LiveChannel``."""
+
     def __init__(
         self,
         url: str,
@@ -114,54 +114,33 @@ class ChangeFeed:
         handlers: FeedHandlers,
         *,
         rebuild_after: float = 20.0,
-        max_backoff: float = 10.0,
     ) -> None:
         self.url = url.rstrip("/") + "/realtime/v1"
         self.key = key
         self.worker_id = worker_id
         self.handlers = handlers
-        self.rebuild_after = rebuild_after
-        self.max_backoff = max_backoff
-        self.healthy = False
-        self._closed = False  # the server closed the channel: rebuild now, do not wait
-        self._changed = asyncio.Event()
-        self._down_since = time.monotonic()
-        self.initial_backoff = 0.5
-        self._backoff = self.initial_backoff
+        self.channel = LiveChannel(
+            self._connect,
+            f"jobdock-worker-{worker_id}",
+            Listener(self._bind, self._on_live),
+            rebuild_after_seconds=rebuild_after,
+            name=f"worker-{worker_id}",
+        )
 
-    def _set_healthy(self, healthy: bool) -> None:
-        if healthy == self.healthy:
-            return
-        self.healthy = healthy
-        if healthy:
-            self._backoff = self.initial_backoff
-        else:
-            self._down_since = time.monotonic()
-        self._changed.set()
-        logs.event("feed_subscribed" if healthy else "feed_down", worker_id=self.worker_id)
-        self.handlers.subscribed(healthy)
+    @property
+    def healthy(self) -> bool:
+        return self.channel.live
 
     async def run(self) -> None:
-        """Keep a subscribed channel alive, forever."""
-        while True:
-            client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
-            self._down_since = time.monotonic()  # each new client gets the full allowance
-            self._closed = False
-            try:
-                await client.connect()
-                await self._subscribe(client)
-                await self._watch()
-            except Exception as exc:  # any failure here means "rebuild"; it is logged
-                logs.event("feed_error", worker_id=self.worker_id, error=repr(exc)[:200])
-            finally:
-                self._set_healthy(False)
-                with contextlib.suppress(Exception):
-                    await client.close()
-            await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, self.max_backoff)
+        """Keep the channel live, forever."""
+        await self.channel.run()
 
-    async def _subscribe(self, client: AsyncRealtimeClient) -> None:
-        channel = client.channel(f"jobdock-worker-{self.worker_id}")
+    async def _connect(self) -> AsyncRealtimeClient:
+        client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
+        await client.connect()
+        return client
+
+    def _bind(self, channel: AsyncRealtimeChannel) -> None:
         jobs = "background_jobs"
         channel.on_postgres_changes(
             Listen.Update,
@@ -187,43 +166,13 @@ class ChangeFeed:
             filter="status=eq.pending",
             select=["job_type"],
         )
-        channel.on_system(self._on_system)
-        await channel.subscribe(self._on_state)
-
-    async def _watch(self) -> None:
-        """Return when the feed has been down for longer than ``rebuild_after``."""
-        while True:
-            self._changed.clear()
-            if self._closed:
-                logs.event("feed_closed", worker_id=self.worker_id)
-                return
-            if not self.healthy:
-                remaining = self.rebuild_after - (time.monotonic() - self._down_since)
-                if remaining <= 0:
-                    logs.event(
-                        "feed_rebuild",
-                        worker_id=self.worker_id,
-                        down_s=time.monotonic() - self._down_since,
-                    )
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-            else:
-                await self._changed.wait()
 
     # -- callbacks (listener task): parse and hand off ------------------------------------------
-    def _on_system(self, payload: Any) -> None:
-        if getattr(payload, "extension", None) == "postgres_changes":
-            self._set_healthy(getattr(payload, "status", None) == "ok")
-
-    def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
-        if state == RealtimeSubscribeStates.CLOSED:
-            # Closed by the server (e.g. it lost the database): the official client does not
-            # rejoin a closed channel, so waiting for it would only leave the feed down.
-            self._closed = True
-            self._changed.set()
-        if state != RealtimeSubscribeStates.SUBSCRIBED:
-            self._set_healthy(False)
+    def _on_live(self, live: bool, problem: str | None) -> None:
+        logs.event(
+            "feed_subscribed" if live else "feed_down", worker_id=self.worker_id, problem=problem
+        )
+        self.handlers.subscribed(live)
 
     def _on_update(self, payload: Any) -> None:
         record = payload.get("data", {}).get("record")

@@ -197,3 +197,33 @@ def test_the_mirror_knows_which_job_types_live_workers_run(
         )
         assert mirror.wait_for(lambda s: s.handled_types == frozenset(), WAIT)
     admin_sql("delete from public.job_workers")
+
+
+def test_a_refused_subscription_is_not_live_until_it_succeeds(
+    localbase: LocalbaseProcess, jobs: Client, admin_sql: Callable[[str], None]
+) -> None:
+    """A ``system`` error answering the join (here: a table not in the publication) is not a
+    subscription, whatever the join reply said: the dock says so and keeps refreshing from
+    REST, and is live again once a rejoin succeeds."""
+    admin_sql("alter publication supabase_realtime drop table public.job_events")
+    try:
+        settings = Settings(supabase_url=localbase.url)
+        mirror = JobMirror(settings, stale_after=0.5, backoff=(0.1,), fallback_interval=0.2)
+        with running(mirror):
+            assert mirror.wait_for(
+                lambda s: (
+                    not s.live
+                    and s.synced_at is not None
+                    and "refused the subscription" in (s.problem or "")
+                ),
+                WAIT,
+            )
+            job = actions.enqueue(jobs, "demo.sleep")  # still shown, through REST
+            assert mirror.wait_for(lambda s: not s.live and job.id in s.jobs, WAIT)
+            admin_sql("alter publication supabase_realtime add table public.job_events")
+            assert mirror.wait_for(live, 30)
+    finally:
+        admin_sql(
+            "do $$ begin alter publication supabase_realtime add table public.job_events;"
+            " exception when duplicate_object then null; end $$"
+        )

@@ -178,7 +178,7 @@ def test_a_channel_closed_by_the_server_is_rebuilt_at_once(
             "select pg_terminate_backend(pid) from pg_stat_replication"
             " where application_name = 'localbase_realtime'"
         )
-        worker.wait_for_log("event=feed_closed", timeout=10)
+        worker.wait_for_log("event=realtime_rebuild name=worker-rejoiner closed=True", timeout=10)
         worker.wait_for_log("event=feed_subscribed", count=2, timeout=10)
         job = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
         eventually(lambda: reporting_on(sql, job.id, "rejoiner"), what="claim")
@@ -205,8 +205,8 @@ def test_realtime_outage_falls_back_to_polling_and_recovers(
         detail = eventually(lambda: stopped(sql, during.id), what="stop during the outage")
         assert detail["via"] == "fallback_poll"
         # Longer than the official client's 5 reconnect attempts: it gives up; we rebuild it.
-        worker.wait_for_log("event=feed_rebuild", timeout=60)
-        worker.wait_for_log("event=feed_error|event=feed_rebuild", count=3, timeout=60)
+        worker.wait_for_log("event=realtime_rebuild", timeout=60)
+        worker.wait_for_log(r"event=realtime_(rebuild|down name=\S+ error)", count=3, timeout=60)
         proxy.restore()
         worker.wait_for_log("event=feed_subscribed", count=2, timeout=60)
         after = actions.enqueue(client, "demo.sleep", {"seconds": 300, "step": 300})
