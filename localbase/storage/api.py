@@ -39,6 +39,12 @@ BUCKET = "{bucket}"
 KEY = "{key}"  # the rest of the path, slashes included
 
 
+#: Segments after ``object/`` that name Storage's own routes: a request under one of
+#: them that localbase does not implement is Storage's 404, never a read or a write in a bucket
+#: of that name.
+OBJECT_ROUTE_PREFIXES = (("upload", "sign"), ("list-v2",))
+
+
 @dataclass(frozen=True)
 class Route:
     """A method set and a path pattern of literal segments, ``{bucket}`` and a final ``{key}``."""
@@ -58,12 +64,18 @@ class Route:
                 return Target(bucket, "/".join(rest)) if rest else None
             if index >= len(segments):
                 return None
+            if part == BUCKET and index == 1 and _storage_route(segments):
+                return None  # ``object/upload/sign/…`` is a route of its own, never a bucket
             if part == BUCKET and segments[index]:
                 bucket = segments[index]
             elif part != segments[index]:
                 return None
         trailing = segments[len(self.pattern) :]
         return Target(bucket) if not trailing or list(trailing) == [""] else None
+
+
+def _storage_route(segments: Sequence[str]) -> bool:
+    return any(tuple(segments[1 : 1 + len(p)]) == p for p in OBJECT_ROUTE_PREFIXES)
 
 
 def _route(methods: str, path: str, handler: Handler, *, public: bool = False) -> Route:

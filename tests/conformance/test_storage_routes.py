@@ -1,0 +1,31 @@
+"""Storage routes localbase does not implement answer Storage's 404 and never fall into the
+generic upload route (``POST /object/upload/sign/…`` is not an upload into bucket ``upload``)."""
+
+from __future__ import annotations
+
+import httpx
+
+from devstack.localbase import LocalbaseProcess
+from supabase import Client
+
+
+def test_unknown_routes_never_write_into_another_bucket(
+    localbase: LocalbaseProcess, service_client: Client
+) -> None:
+    storage = service_client.storage
+    storage.create_bucket("upload")
+    try:
+        headers = {
+            "apikey": localbase.service_key,
+            "Authorization": f"Bearer {localbase.service_key}",
+        }
+        base = f"{localbase.url}/storage/v1"
+        signed = httpx.post(f"{base}/object/upload/sign/docs/a.txt", content=b"x", headers=headers)
+        listed = httpx.post(f"{base}/object/list-v2/docs", json={}, headers=headers)
+        for response in (signed, listed):
+            assert response.status_code == 404
+            assert response.json()["error"] == "Not Found"
+        assert storage.from_("upload").list("sign/docs") == []
+    finally:
+        storage.empty_bucket("upload")
+        storage.delete_bucket("upload")
