@@ -39,6 +39,7 @@ CHUNK_BYTES = 256 * 1024
 MAX_SIGN_PATHS = 1000
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
 _URL_SAFE = "/!$&'()*+,;=:@"
+_URI_COMPONENT_SAFE = "!~*'()"  # with A-Z a-z 0-9 - _ . : what encodeURIComponent leaves alone
 
 
 async def download(call: Call, target: Target) -> Response:
@@ -147,9 +148,17 @@ def _headers(found: StoredObject, size: int, download: str | None) -> dict[str, 
     if found.etag is not None:
         headers["ETag"] = _header(found.etag, "")
     if download is not None:
-        filename = quote(download or found.name.rsplit("/", 1)[-1], safe="")
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{filename}"
+        headers["Content-Disposition"] = content_disposition(download)
     return headers
+
+
+def content_disposition(download: str) -> str:
+    """Storage's renderer: ``attachment;`` alone for ``?download=``, else the name twice,
+    escaped as JavaScript's ``encodeURIComponent`` escapes it."""
+    if not download:
+        return "attachment;"
+    name = quote(download, safe=_URI_COMPONENT_SAFE)
+    return f"attachment; filename={name}; filename*=UTF-8''{name}"
 
 
 async def _serve(call: Call, found: StoredObject) -> Response:
