@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted
-from localbase.storage import buckets, downloads, objects
+from localbase.storage import buckets, downloads, objects, signed_uploads
 from localbase.storage.context import Call, Target
 from localbase.storage.errors import (
     StorageError,
@@ -39,9 +39,9 @@ BUCKET = "{bucket}"
 KEY = "{key}"  # the rest of the path, slashes included
 
 
-#: Segments after ``object/`` that name Storage's own routes: a request under one of
-#: them that localbase does not implement is Storage's 404, never a read or a write in a bucket
-#: of that name.
+#: Segments after ``object/`` that name Storage's own routes: a request under one of them that
+#: no route below takes (another method, a missing key) is Storage's 404, never a read or a
+#: write in a bucket of that name.
 OBJECT_ROUTE_PREFIXES = (("upload", "sign"), ("list-v2",))
 
 
@@ -92,6 +92,8 @@ ROUTES = (
     _route("POST", "object/list/{bucket}", objects.list_objects),
     _route("POST", "object/move", objects.move),
     _route("POST", "object/copy", objects.copy),
+    _route("POST", "object/upload/sign/{bucket}/{key}", signed_uploads.sign_upload),
+    _route("PUT", "object/upload/sign/{bucket}/{key}", signed_uploads.upload_signed, public=True),
     _route("POST", "object/sign/{bucket}/{key}", downloads.sign),
     _route("POST", "object/sign/{bucket}", downloads.sign_many),
     _route("GET HEAD", "object/sign/{bucket}/{key}", downloads.signed_download, public=True),

@@ -52,6 +52,8 @@ class Operation(StrEnum):
     GET_OBJECT_INFO = "object.get_authenticated_info"
     SIGN_OBJECT_URL = "storage.object.sign"
     SIGN_OBJECT_URLS = "storage.object.sign_many"
+    SIGN_UPLOAD_URL = "storage.object.sign_upload_url"
+    UPLOAD_SIGNED_OBJECT = "storage.object.upload_signed"
     LIST_OBJECTS = "storage.object.list"
     MOVE_OBJECT = "storage.object.move"
 

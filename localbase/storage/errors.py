@@ -137,8 +137,8 @@ def invalid_jwt(message: str) -> StorageError:
     return StorageError(400, ErrorCode.INVALID_JWT, message)
 
 
-def invalid_signature() -> StorageError:
-    return StorageError(400, ErrorCode.INVALID_SIGNATURE, "Invalid signature")
+def invalid_signature(message: str = "Invalid signature") -> StorageError:
+    return StorageError(400, ErrorCode.INVALID_SIGNATURE, message)
 
 
 def expired_token() -> StorageError:

@@ -90,9 +90,15 @@ async def update(call: Call, target: Target) -> Response:
 
 
 async def _upload(call: Call, target: Target, *, upsert: bool, operation: Operation) -> Response:
+    object_id = await store_upload(call, target, upsert=upsert, operation=operation)
+    return JSONResponse({"Id": object_id, "Key": f"{target.bucket}/{target.key}"})
+
+
+async def store_upload(call: Call, target: Target, *, upsert: bool, operation: Operation) -> str:
+    """Store the request body as ``target`` (the call's role and owner); the object's id."""
     body = Body(call.request)
     try:
-        object_id = await _store(call, target, body, upsert=upsert, operation=operation)
+        return await _store(call, target, body, upsert=upsert, operation=operation)
     except StorageError as exc:
         await _finish_body(body, exc)
         raise
@@ -100,7 +106,27 @@ async def _upload(call: Call, target: Target, *, upsert: bool, operation: Operat
         error = _write_error(exc, upsert=upsert)
         await _finish_body(body, error)
         raise error from exc
-    return JSONResponse({"Id": object_id, "Key": f"{target.bucket}/{target.key}"})
+
+
+async def check_upload(call: Call, target: Target, *, upsert: bool, operation: Operation) -> None:
+    """Refuse (with Storage's error) an upload the call's role could not make: a missing
+    bucket, an invalid key, RLS, or an existing object when not upserting."""
+    check_key(target.key)
+    await _upload_rules(call, target.bucket, operation)
+    try:
+        await _trial_write(call, target, upsert=upsert, operation=operation)
+    except psycopg.Error as exc:
+        raise _write_error(exc, upsert=upsert) from exc
+
+
+async def _trial_write(call: Call, target: Target, *, upsert: bool, operation: Operation) -> None:
+    trial = _row(call, target, str(uuid.uuid4()), {}, None)
+    try:
+        async with call.transaction(operation) as cur:
+            await cur.execute(_UPSERT if upsert else _INSERT, trial)
+            raise _Rollback
+    except _Rollback:
+        pass
 
 
 async def _finish_body(body: Body, error: StorageError) -> None:
@@ -122,13 +148,7 @@ async def _store(
 ) -> str:
     check_key(target.key)
     rules = await _upload_rules(call, target.bucket, operation)
-    trial = _row(call, target, str(uuid.uuid4()), {}, None)
-    try:
-        async with call.transaction(operation) as cur:
-            await cur.execute(_UPSERT if upsert else _INSERT, trial)
-            raise _Rollback
-    except _Rollback:
-        pass
+    await _trial_write(call, target, upsert=upsert, operation=operation)
     staged = call.files.stage()
     try:
         received = await receive(call.request, body, staged, rules)

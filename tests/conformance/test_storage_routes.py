@@ -1,5 +1,5 @@
-"""Storage routes localbase does not implement answer Storage's 404 and never fall into the
-generic upload route (``POST /object/upload/sign/…`` is not an upload into bucket ``upload``)."""
+"""Storage's own routes never fall into the generic object routes (``POST /object/upload/sign/…``
+is never an upload into bucket ``upload``); those localbase does not take answer Storage's 404."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def test_unknown_routes_never_write_into_another_bucket(
         }
         base = f"{localbase.url}/storage/v1"
         signed = httpx.post(f"{base}/object/upload/sign/docs/a.txt", content=b"x", headers=headers)
+        assert signed.json()["message"] == "Bucket not found"  # the signing route's own answer
+        read = httpx.get(f"{base}/object/upload/sign/a.txt", headers=headers)
         listed = httpx.post(f"{base}/object/list-v2/docs", json={}, headers=headers)
-        for response in (signed, listed):
+        for response in (read, listed):
             assert response.status_code == 404
             assert response.json()["error"] == "Not Found"
         assert storage.from_("upload").list("sign/docs") == []
