@@ -36,6 +36,7 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import psycopg
 import websockets
 from common import run
@@ -44,6 +45,7 @@ from realtime import AsyncRealtimeClient
 from devstack.localbase import LocalbaseProcess
 
 TABLE = "bench_realtime"
+SERVICE_KEY: Final = LocalbaseProcess.service_key
 #: Arrivals per row id: a wall-clock time, or (arrival, commit time) from a raw socket.
 Seen = dict[int, Any]
 SCHEMA = f"""
@@ -391,6 +393,300 @@ def stack_pid(stack: LocalbaseProcess) -> int:
     return stack.process.pid
 
 
+# Broadcast, Presence and the hosted profile ------------------------------------------------
+
+_SEQ = re.compile(r'"s":(\d+),"t":([0-9.]+)')
+
+
+async def _official_broadcast_listener(
+    stack: LocalbaseProcess, topic: str, on_message: Any
+) -> AsyncRealtimeClient:
+    client = AsyncRealtimeClient(f"{stack.url}/realtime/v1", stack.service_key)
+    await client.connect()
+    channel = client.channel(topic)
+    channel.on_broadcast("n", on_message)
+    joined = asyncio.Event()
+    await channel.subscribe(lambda state, error: joined.set())
+    await asyncio.wait_for(joined.wait(), 10)
+    return client
+
+
+async def db_broadcast(stack: LocalbaseProcess, subscribers: int, messages: int) -> list[float]:
+    """``realtime.send`` committed → the last of ``subscribers`` official-client callbacks (all
+    in this process), closed loop; the writer runs in a thread of its own."""
+    topic = f"bench-db-{subscribers}"
+    arrivals: dict[int, list[float]] = {}
+    complete = threading.Event()
+
+    def on_message(payload: Any) -> None:
+        times = arrivals.setdefault(payload["payload"]["n"], [])
+        times.append(time.perf_counter())
+        if len(times) == subscribers:
+            complete.set()
+
+    clients = [
+        await _official_broadcast_listener(stack, topic, on_message) for _ in range(subscribers)
+    ]
+
+    def writer() -> list[float]:
+        latencies = []
+        with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
+            for n in range(messages):
+                complete.clear()
+                conn.execute(
+                    "select realtime.send(jsonb_build_object('n', %s::int), 'n', %s, false)",
+                    (n, topic),
+                )
+                committed = time.perf_counter()
+                if not complete.wait(10):
+                    raise TimeoutError(f"broadcast {n} did not reach every subscriber")
+                latencies.append(max(arrivals[n]) - committed)
+        return latencies
+
+    try:
+        return await asyncio.to_thread(writer)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def broadcast_receivers(
+    url: str, topic: str, count: int, ready: EventType, stop: EventType, results: Any
+) -> None:
+    asyncio.run(_broadcast_receivers(url, topic, count, ready, stop, results))
+
+
+async def _broadcast_receivers(
+    url: str, topic: str, count: int, ready: EventType, stop: EventType, results: Any
+) -> None:
+    """Raw sockets joined to ``topic``; each message's latency from the send time it carries
+    (the monotonic clock is shared by every process)."""
+    ws_url = url.replace("http", "ws") + "/realtime/v1/websocket?vsn=1.0.0&apikey=" + SERVICE_KEY
+    sockets = [await websockets.connect(ws_url, max_queue=None) for _ in range(count)]
+    for ws in sockets:
+        join = {"config": {"broadcast": {"self": False}, "private": False}}
+        await ws.send(
+            json.dumps(
+                {
+                    "topic": f"realtime:{topic}",
+                    "event": "phx_join",
+                    "payload": join,
+                    "ref": "1",
+                    "join_ref": "1",
+                }
+            )
+        )
+        await ws.recv()
+    latencies: list[list[float]] = [[] for _ in sockets]
+
+    async def read(ws: websockets.ClientConnection, into: list[float]) -> None:
+        async for text in ws:
+            arrived = time.monotonic()
+            found = _SEQ.search(str(text))
+            if found:
+                into.append(arrived - float(found[2]))
+
+    pairs = zip(sockets, latencies, strict=True)
+    readers = [asyncio.create_task(read(ws, into)) for ws, into in pairs]
+    ready.set()
+    await asyncio.to_thread(stop.wait)
+    await asyncio.sleep(2)  # what is still in flight when the sender stops
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    results.put(latencies)
+
+
+async def client_broadcast(
+    stack: LocalbaseProcess, rate: int, seconds: float
+) -> tuple[int, int, list[float]]:
+    """One raw socket sends ``rate`` broadcasts a second for ``seconds`` to 10 raw receivers
+    in 2 child processes: (sent, lost, latencies)."""
+    topic = "bench-ws"
+    context = mp.get_context("spawn")
+    stop, results = context.Event(), context.Queue()
+    ready = [context.Event() for _ in range(2)]
+    processes = [
+        context.Process(target=broadcast_receivers, args=(stack.url, topic, 5, r, stop, results))
+        for r in ready
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for r in ready:
+            if not r.wait(60):
+                raise TimeoutError("receivers did not join")
+        url = (
+            f"ws://127.0.0.1:{stack.api_port}/realtime/v1/websocket?vsn=1.0.0&apikey={SERVICE_KEY}"
+        )
+        async with websockets.connect(url) as ws:
+            await ws.send(
+                json.dumps(
+                    {
+                        "topic": f"realtime:{topic}",
+                        "event": "phx_join",
+                        "payload": {"config": {}},
+                        "ref": "1",
+                        "join_ref": "1",
+                    }
+                )
+            )
+            await ws.recv()
+            total = int(rate * seconds)
+            began = time.monotonic()
+            for n in range(total):
+                due = began + n / rate
+                if due > time.monotonic():
+                    await asyncio.sleep(due - time.monotonic())
+                await ws.send(
+                    f'{{"topic":"realtime:{topic}","event":"broadcast","ref":null,"join_ref":"1",'
+                    f'"payload":{{"type":"broadcast","event":"n","payload":{{"s":{n},"t":{time.monotonic()}}}}}}}'
+                )
+        stop.set()
+        received = [into for _ in processes for into in results.get(timeout=120)]
+    finally:
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+    latencies = [x for into in received for x in into]
+    return total, total * 10 - len(latencies), latencies
+
+
+async def presence_members(
+    stack: LocalbaseProcess, members: int
+) -> tuple[list[float], list[float]]:
+    """``members`` raw sockets join one topic and track in turn (join → ``presence_state``);
+    then 10 of them update their meta, each update timed to its diff at every other member."""
+    topic = "realtime:bench-presence"
+    url = f"ws://127.0.0.1:{stack.api_port}/realtime/v1/websocket?vsn=1.0.0&apikey={SERVICE_KEY}"
+    sockets: list[websockets.ClientConnection] = []
+    diffs: dict[int, list[float]] = {}
+    join_latencies: list[float] = []
+
+    async def read(ws: websockets.ClientConnection) -> None:
+        async for text in ws:
+            found = re.search(r'"presence_diff".*"u":(\d+)', str(text))
+            if found:
+                diffs.setdefault(int(found[1]), []).append(time.perf_counter())
+
+    readers = []
+    for i in range(members):
+        ws = await websockets.connect(url, max_queue=None)
+        config = {"presence": {"key": f"m{i}", "enabled": True}, "private": False}
+        began = time.perf_counter()
+        await ws.send(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "event": "phx_join",
+                    "payload": {"config": config},
+                    "ref": "1",
+                    "join_ref": "1",
+                }
+            )
+        )
+        while "presence_state" not in str(await ws.recv()):
+            pass
+        join_latencies.append(time.perf_counter() - began)
+        await ws.send(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "event": "presence",
+                    "ref": "2",
+                    "join_ref": "1",
+                    "payload": {"event": "track", "payload": {"i": i}},
+                }
+            )
+        )
+        sockets.append(ws)
+        readers.append(asyncio.create_task(read(ws)))
+    await asyncio.sleep(1)  # the join-time diffs drain
+    track_latencies: list[float] = []
+    for u in range(10):
+        began = time.perf_counter()
+        await sockets[u].send(
+            json.dumps(
+                {
+                    "topic": topic,
+                    "event": "presence",
+                    "ref": "3",
+                    "join_ref": "1",
+                    "payload": {"event": "track", "payload": {"u": u}},
+                }
+            )
+        )
+        async with asyncio.timeout(30):
+            while len(diffs.get(u, [])) < members:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)  # readers record arrivals; this waits for all
+        track_latencies += [t - began for t in diffs[u]]
+    for task in readers:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return join_latencies, track_latencies
+
+
+def p50_p95(samples: Sequence[float]) -> str:
+    return f"{ms(statistics.median(samples))} / {ms(percentile(samples, 0.95))}"
+
+
+def broadcast_rows(stack: LocalbaseProcess, args: argparse.Namespace) -> list[tuple[str, str]]:
+    one = asyncio.run(db_broadcast(stack, 1, args.broadcasts))
+    hundred = asyncio.run(db_broadcast(stack, 100, args.broadcasts // 5))
+    sent, lost, ws_latencies = asyncio.run(
+        client_broadcast(stack, args.broadcast_rate, args.seconds)
+    )
+    joins, tracks = asyncio.run(presence_members(stack, 200))
+    return [
+        ("Broadcast from Database, commit → callback, 1 subscriber p50 / p99", spread(one)),
+        ("  samples", f"{len(one)}"),
+        (
+            "Broadcast from Database → 100 official clients (1 process): last callback p50 / p99",
+            spread(hundred),
+        ),
+        ("  samples", f"{len(hundred)} messages × 100"),
+        (
+            f"client broadcast {args.broadcast_rate}/s, {args.seconds:g} s → 10 sockets: lost",
+            f"{lost} of {sent * 10}",
+        ),
+        ("  send → frame p50 / p99", spread(ws_latencies) if ws_latencies else "n/a"),
+        ("presence, 200 members: join → presence_state p50 / p99", spread(joins)),
+        ("presence: one track → presence_diff at all 200 p50 / p99", spread(tracks)),
+    ]
+
+
+def hosted_rows(args: argparse.Namespace, tmp: str, first_id: int) -> list[tuple[str, str]]:
+    """postgres_changes under ``--realtime-profile hosted`` (cap 500/s): idle (closed loop: each
+    INSERT after the previous callback) and busy (40 changes/s to 10 raw sockets)."""
+    stack = LocalbaseProcess(Path(tmp) / "hosted", extra_args=("--realtime-profile", "hosted"))
+    stack.start()
+    try:
+        with psycopg.connect(stack.db_dsn, autocommit=True) as db:
+            db.execute(SCHEMA.encode())
+        idle = asyncio.run(single_subscriber(stack, 40, first_id))
+        busy, achieved, *_ = sustained(stack, 40, args.seconds / 3, 1, first_id + 1000)
+        status = httpx.get(f"{stack.url}/realtime/v1/metrics").json()
+    finally:
+        stack.stop()
+    return [
+        (
+            "hosted profile, postgres_changes idle: commit → callback p50 / p95",
+            p50_p95(idle.from_ack),
+        ),
+        (
+            f"hosted profile, busy ({achieved}/s → 10 raw sockets): commit → frame p50 / p95",
+            p50_p95(busy.every) if busy.every else "n/a",
+        ),
+        (
+            "  not delivered / dropped by the cap",
+            f"{busy.missing} / {status['dropped']['postgres_changes']}",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -401,6 +697,11 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument(
+        "--broadcasts", type=int, default=500, help="Broadcast from Database samples"
+    )
+    parser.add_argument("--broadcast-rate", type=int, default=5000, help="client broadcasts/s")
+    parser.add_argument("--skip-changes", action="store_true", help="only the new rows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalbaseProcess(Path(tmp) / "data")
@@ -408,7 +709,7 @@ def main() -> None:
         try:
             with psycopg.connect(stack.db_dsn, autocommit=True) as db:
                 db.execute(SCHEMA.encode())
-            report(stack, args)
+            report(stack, args, tmp)
         finally:
             stack.stop()
 
@@ -434,7 +735,21 @@ def sustained_rows(
     ]
 
 
-def report(stack: LocalbaseProcess, args: argparse.Namespace) -> None:
+def report(stack: LocalbaseProcess, args: argparse.Namespace, tmp: str) -> None:
+    rows = [] if args.skip_changes else changes_rows(stack, args)
+    rows += broadcast_rows(stack, args)
+    rows += hosted_rows(args, tmp, 10_000_000)
+    rows.append(
+        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    )
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure':<{width}} | result |")
+    print(f"|{'-' * (width + 2)}|--------|")
+    for name, value in rows:
+        print(f"| {name:<{width}} | {value} |")
+
+
+def changes_rows(stack: LocalbaseProcess, args: argparse.Namespace) -> list[tuple[str, str]]:
     next_id = 1
     single_runs = []
     for _ in range(args.runs):
@@ -472,14 +787,7 @@ def report(stack: LocalbaseProcess, args: argparse.Namespace) -> None:
     for rate in args.rate or [2000]:
         rows += sustained_rows(stack, rate, args.seconds, args.writers, next_id)
         next_id += int(rate * args.seconds)
-    rows.append(
-        ("load average (1 min) at the end", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    )
-    width = max(len(name) for name, _ in rows)
-    print(f"| {'measure':<{width}} | result |")
-    print(f"|{'-' * (width + 2)}|--------|")
-    for name, value in rows:
-        print(f"| {name:<{width}} | {value} |")
+    return rows
 
 
 if __name__ == "__main__":
