@@ -62,7 +62,7 @@ class LiveChannel:
         topic: str,
         listener: Listener,
         *,
-        params: dict[str, Any] | None = None,
+        params: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
         rebuild_after_seconds: float = 20.0,
         backoff_seconds: Sequence[float] = BACKOFF_SECONDS,
         once: bool = False,
@@ -82,6 +82,10 @@ class LiveChannel:
         self._closed = False
         self._changed = asyncio.Event()
         self._down_since = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self._name
 
     # -- the loop -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -111,7 +115,8 @@ class LiveChannel:
             await asyncio.sleep(self._backoff[min(failures, len(self._backoff) - 1)])
 
     async def _join(self, client: AsyncRealtimeClient) -> None:
-        channel = client.channel(self._topic, params=self._params)  # type: ignore[arg-type]
+        params = self._params() if callable(self._params) else self._params
+        channel = client.channel(self._topic, params=params)  # type: ignore[arg-type]
         self._listener.bind(channel)
         channel.on_system(self._on_system)
         await channel.subscribe(self._on_state)

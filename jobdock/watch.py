@@ -16,6 +16,7 @@ from realtime.types import PostgresChangesPayload, RealtimePostgresChangesListen
 from jobdock.clients import realtime_client
 from jobdock.errors import BackendUnavailable
 from jobdock.realtime import ChannelLost, Listener, LiveChannel
+from jobdock.settings import get_settings
 
 #: How long connecting and joining the channel may take before the watch gives up.
 SUBSCRIBE_TIMEOUT_SECONDS = 15.0
@@ -73,8 +74,10 @@ async def watch(emit: Callable[[str], None], *, as_json: bool = False) -> None:
         if live:
             emit("watching background_jobs (Ctrl-C to stop)")
 
+    settings = get_settings()  # a malformed setting is a usage error, not an unreachable server
+
     async def connect() -> AsyncRealtimeClient:
-        client = realtime_client(auto_reconnect=False)
+        client = realtime_client(settings, auto_reconnect=False)
         await client.connect()
         return client
 

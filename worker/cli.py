@@ -111,6 +111,13 @@ def parser() -> argparse.ArgumentParser:
         )
     p.add_argument("--no-realtime", action="store_true", help="poll only (for comparison)")
     p.add_argument(
+        "--signals",
+        choices=["auto", "broadcast", "postgres_changes"],
+        default=argparse.SUPPRESS,
+        help="how stops and new work arrive: Broadcast from Database, postgres_changes, or"
+        " auto (Broadcast when the project can send it; the default)",
+    )
+    p.add_argument(
         "--realtime-url", help="Realtime endpoint when it differs from SUPABASE_URL (e.g. a proxy)"
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -130,8 +137,9 @@ def config_from(args: argparse.Namespace) -> WorkerConfig:
                 f"known: {', '.join(registry.names)}"
             )
     given = {name: getattr(args, name) for _, name, _, _ in OPTIONS if hasattr(args, name)}
-    if hasattr(args, "worker_id"):
-        given["worker_id"] = args.worker_id
+    for name in ("worker_id", "signals"):
+        if hasattr(args, name):
+            given[name] = getattr(args, name)
     return WorkerConfig(
         supabase_url=settings.supabase_url,
         service_key=settings.supabase_service_role_key,

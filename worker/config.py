@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Literal
+
+Signals = Literal["auto", "broadcast", "postgres_changes"]
 
 
 def default_worker_id() -> str:
@@ -30,6 +33,10 @@ class WorkerConfig:
     fallback_poll_seconds: float = 0.5
     #: Listen to Realtime (False: poll only, for comparison).
     realtime: bool = True
+    #: How stops and new work reach the worker: Broadcast from Database (one message per
+    #: worker per statement), ``postgres_changes`` (one event per changed row), or ``auto``
+    #: (Broadcast when the project can send it).
+    signals: Signals = "auto"
     #: Without a heartbeat for this long, other workers take this worker's jobs.
     lease_seconds: float = 30.0
     #: The safety poll for new work while Realtime is healthy.

@@ -29,7 +29,16 @@ from worker.batching import Batcher
 from worker.config import WorkerConfig
 from worker.context import JobContext, Result
 from worker.errors import PermanentError, UnknownJobType
-from worker.feed import ChangeFeed, FeedEvent, FeedHandlers, JobChanged, JobDeleted, WorkAnnounced
+from worker.feed import (
+    BroadcastFeed,
+    ChangeFeed,
+    FeedEvent,
+    FeedHandlers,
+    JobChanged,
+    JobDeleted,
+    StopRequested,
+    WorkAnnounced,
+)
 from worker.progress import ProgressWriter, Report
 from worker.registry import Registry
 from worker.retries import is_transient, persist
@@ -66,7 +75,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.feed_down = asyncio.Event()
         self.feed_down.set()
-        self.feed: ChangeFeed | None = None
+        self.feed: ChangeFeed | BroadcastFeed | None = None
         self.completions: Batcher[tuple[Job, Any], bool] = Batcher(
             store.complete_many, "complete-batches"
         )
@@ -121,7 +130,7 @@ class Worker:
                     group.create_task(self._fallback_loop(), name="fallback-poll"),
                 ]
                 if self.config.realtime:
-                    self.feed = self._make_feed()
+                    self.feed = await self._make_feed()
                     side.append(group.create_task(self.feed.run(), name="realtime-feed"))
                 await self.stopping.wait()
                 await self._drain()
@@ -161,9 +170,15 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.store.close()
 
-    def _make_feed(self) -> ChangeFeed:
+    async def _make_feed(self) -> ChangeFeed | BroadcastFeed:
         url = self.config.realtime_url or self.config.supabase_url
-        return ChangeFeed(
+        signals = self.config.signals
+        if signals == "auto":
+            available = await self._guarded("signals", self.store.broadcast_available())
+            signals = "broadcast" if available else "postgres_changes"
+        logs.event("signals", worker_id=self.config.worker_id, mode=signals)
+        kind = BroadcastFeed if signals == "broadcast" else ChangeFeed
+        return kind(
             url,
             self.config.service_key,
             self.config.worker_id,
@@ -184,6 +199,10 @@ class Worker:
             case JobDeleted(job_id):
                 if (running := self.running.get(job_id)) is not None:
                     running.scope.stop(StopReason.DELETED, "realtime")
+            case StopRequested(job_id, lease, reason):
+                running = self.running.get(job_id)
+                if running is not None and (lease is None or lease == running.job.lease_id):
+                    running.scope.stop(reason, "realtime")
             case WorkAnnounced():
                 if event.concerns(self.config.job_types):
                     self._backlog = True

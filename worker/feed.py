@@ -20,6 +20,8 @@ while the feed is down.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from realtime.types import RealtimePostgresChangesListenEvent as Listen
 from jobdock.models import JobStatus
 from jobdock.realtime import Listener, LiveChannel
 from worker import logs
+from worker.stopping import StopReason
 
 #: What the worker reads of an UPDATE to one of its jobs (the primary key always comes too).
 #: Bindings ``select`` only these columns: a frame of three values instead of the whole row is
@@ -65,7 +68,36 @@ class WorkAnnounced:
         return wanted is None or self.job_types is None or not self.job_types.isdisjoint(wanted)
 
 
-FeedEvent = JobChanged | JobDeleted | WorkAnnounced
+@dataclass(frozen=True)
+class StopRequested:
+    """A ``stop`` message on this worker's Broadcast topic: this attempt must stop."""
+
+    id: uuid.UUID
+    lease_id: uuid.UUID | None
+    reason: StopReason
+
+
+FeedEvent = JobChanged | JobDeleted | WorkAnnounced | StopRequested
+
+
+def stops_requested(payload: Mapping[str, Any]) -> list[StopRequested]:
+    """The jobs of a ``stop`` message (``{"jobs": [{id, lease_id, reason}]}``); entries that do
+    not parse are skipped."""
+    found = []
+    jobs = payload.get("jobs")
+    for job in jobs if isinstance(jobs, list) else []:
+        try:
+            lease = job.get("lease_id")
+            found.append(
+                StopRequested(
+                    uuid.UUID(str(job["id"])),
+                    uuid.UUID(str(lease)) if lease else None,
+                    StopReason(job["reason"]),
+                )
+            )
+        except (KeyError, ValueError, TypeError, AttributeError):
+            continue
+    return found
 
 
 def job_changed(record: Mapping[str, Any]) -> JobChanged | None:
@@ -189,3 +221,102 @@ class ChangeFeed:
     def _on_new_work(self, payload: Any) -> None:
         record = payload.get("data", {}).get("record")
         self.handlers.event(work_announced(record if isinstance(record, dict) else {}))
+
+
+#: The replay window a Broadcast channel asks for on (re)join: messages sent while it was away
+#: (at most 25, Realtime's limit); the re-read after every join covers the rest.
+REPLAY_LIMIT = 25
+REPLAY_MARGIN_MS = 1000
+
+
+class BroadcastFeed:
+    """The worker's signals over Broadcast from Database (``--signals broadcast``): the private
+    topics ``jobdock:worker:<id>`` (``stop`` messages for its jobs, one per statement) and
+    ``jobdock:work`` (``work``: job types enqueued or re-queued), each kept live by a
+    ``LiveChannel``, rejoined with replay since the last message seen. Healthy while both are
+    live."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        worker_id: str,
+        handlers: FeedHandlers,
+        *,
+        rebuild_after: float = 20.0,
+    ) -> None:
+        self.url = url.rstrip("/") + "/realtime/v1"
+        self.key = key
+        self.worker_id = worker_id
+        self.handlers = handlers
+        self._seen_ms = _now_ms()
+        self._healthy = False
+        self.channels = [
+            LiveChannel(
+                self._connect,
+                topic,
+                Listener(bind, self._on_live, postgres_changes=False),
+                params=self._params,
+                rebuild_after_seconds=rebuild_after,
+                name=f"worker-{worker_id}-{event}",
+            )
+            for topic, event, bind in (
+                (f"jobdock:worker:{worker_id}", "stop", self._bind_stops),
+                ("jobdock:work", "work", self._bind_work),
+            )
+        ]
+
+    @property
+    def healthy(self) -> bool:
+        return all(channel.live for channel in self.channels)
+
+    async def run(self) -> None:
+        """Keep both channels live, forever."""
+        async with asyncio.TaskGroup() as group:
+            for channel in self.channels:
+                group.create_task(channel.run(), name=f"broadcast-{channel.name}")
+
+    async def _connect(self) -> AsyncRealtimeClient:
+        client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
+        await client.connect()
+        return client
+
+    def _params(self) -> dict[str, Any]:
+        since = self._seen_ms - REPLAY_MARGIN_MS
+        replay = {"since": since, "limit": REPLAY_LIMIT}
+        return {"config": {"private": True, "broadcast": {"replay": replay}}}
+
+    def _bind_stops(self, channel: AsyncRealtimeChannel) -> None:
+        channel.on_broadcast("stop", self._on_stop)
+
+    def _bind_work(self, channel: AsyncRealtimeChannel) -> None:
+        channel.on_broadcast("work", self._on_work)
+
+    # -- callbacks (listener task): parse and hand off ------------------------------------------
+    def _on_live(self, live: bool, problem: str | None) -> None:
+        healthy = self.healthy
+        if healthy == self._healthy:
+            return
+        self._healthy = healthy
+        logs.event(
+            "feed_subscribed" if healthy else "feed_down",
+            worker_id=self.worker_id,
+            signals="broadcast",
+            problem=problem,
+        )
+        self.handlers.subscribed(healthy)
+
+    def _on_stop(self, message: Any) -> None:
+        self._seen_ms = max(self._seen_ms, _now_ms())
+        payload = message.get("payload") if isinstance(message, Mapping) else None
+        for event in stops_requested(payload if isinstance(payload, Mapping) else {}):
+            self.handlers.event(event)
+
+    def _on_work(self, message: Any) -> None:
+        self._seen_ms = max(self._seen_ms, _now_ms())
+        payload = message.get("payload") if isinstance(message, Mapping) else None
+        self.handlers.event(work_announced(payload if isinstance(payload, Mapping) else {}))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -62,6 +62,10 @@ class Store:
     async def close(self) -> None:
         await self.client.postgrest.aclose()
 
+    async def broadcast_available(self) -> bool:
+        """Whether the project sends jobdock's signals over Broadcast from Database."""
+        return bool(await self._rpc("jobdock_broadcast_available", {}))
+
     async def retire(self) -> None:
         await self._rpc("worker_retire", {"p_worker_id": self.worker_id})
 

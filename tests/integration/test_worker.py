@@ -25,14 +25,22 @@ INPUTS = {
 }
 
 
-@pytest.fixture(scope="module", params=["realtime", "polling"])
+#: How the worker hears of stops: Broadcast from Database, postgres_changes, or polling only.
+SIGNALS = {
+    "broadcast": ("--signals", "broadcast"),
+    "changes": ("--signals", "postgres_changes"),
+    "polling": ("--no-realtime",),
+}
+
+
+@pytest.fixture(scope="module", params=list(SIGNALS))
 def worker(
     request: pytest.FixtureRequest,
     localbase: LocalbaseProcess,
     db: Sql,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerProcess]:
-    args = ("--concurrency", "4") + (("--no-realtime",) if request.param == "polling" else ())
+    args = ("--concurrency", "4", *SIGNALS[request.param])
     process = WorkerProcess(
         localbase, tmp_path_factory.mktemp("w") / "worker.log", f"test-{request.param}", args
     ).start()
@@ -154,7 +162,9 @@ def test_seed_flow_cancel_then_delete_while_the_update_is_in_flight(tmp_path: Pa
                 cur = conn.execute(statement, params or None)
                 return cur.fetchall() if cur.description else []
 
-            worker = WorkerProcess(stack, tmp_path / "worker.log", "seed-flow").start()
+            worker = WorkerProcess(
+                stack, tmp_path / "worker.log", "seed-flow", ("--signals", "postgres_changes")
+            ).start()
             try:
                 client = _client(stack)
                 job = actions.enqueue(client, "demo.sleep", {"seconds": 60, "step": 60})
