@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted
-from localbase.storage import buckets, downloads, objects, signed_uploads
+from localbase.storage import buckets, downloads, objects, paged_listing, signed_uploads
 from localbase.storage.context import Call, Target
 from localbase.storage.errors import (
     StorageError,
@@ -90,6 +90,7 @@ ROUTES = (
     _route("PUT", "bucket/{bucket}", buckets.update_bucket),
     _route("DELETE", "bucket/{bucket}", buckets.delete_bucket),
     _route("POST", "object/list/{bucket}", objects.list_objects),
+    _route("POST", "object/list-v2/{bucket}", paged_listing.list_objects_v2),
     _route("POST", "object/move", objects.move),
     _route("POST", "object/copy", objects.copy),
     _route("POST", "object/upload/sign/{bucket}/{key}", signed_uploads.sign_upload),

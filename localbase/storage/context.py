@@ -55,6 +55,7 @@ class Operation(StrEnum):
     SIGN_UPLOAD_URL = "storage.object.sign_upload_url"
     UPLOAD_SIGNED_OBJECT = "storage.object.upload_signed"
     LIST_OBJECTS = "storage.object.list"
+    LIST_OBJECTS_V2 = "storage.object.list_v2"
     MOVE_OBJECT = "storage.object.move"
 
 

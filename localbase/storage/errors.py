@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = "InvalidSignature"
     EXPIRED_TOKEN = "ExpiredToken"
     INVALID_RANGE = "InvalidRange"
+    INVALID_PARAMETER = "InvalidParameter"
     DATABASE_ERROR = "DatabaseError"
     INTERNAL_ERROR = "InternalError"
 
