@@ -39,7 +39,7 @@ from realtime.types import RealtimePostgresChangesListenEvent
 
 from dock.present import group_jobs
 from jobdock.clients import async_client, realtime_client
-from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo
+from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo, WorkerPresence
 from jobdock.realtime import Listener, LiveChannel, describe_error
 from jobdock.settings import Settings
 from supabase import AsyncClient
@@ -49,6 +49,7 @@ log = logging.getLogger("dock.mirror")
 PAGE_SIZE = 1000  # Supabase's db-max-rows caps every read at 1,000 rows
 REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate deliveries
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+PRESENCE_TOPIC = "jobdock:workers"
 CONNECTING = "connecting to Supabase Realtime…"  # the problem until the first subscription
 #: A job in these states may still send its ``stopped`` event (a cancelled one: once its
 #: worker hears of the cancel).
@@ -101,6 +102,12 @@ class MirrorSnapshot:
     stops: Mapping[uuid.UUID, JobEvent] = field(default_factory=dict)
     #: The job types some live worker runs (None: not known yet).
     handled_types: frozenset[str] | None = None
+    #: The workers online by presence (None: presence not live, so not known).
+    workers: Mapping[str, WorkerPresence] | None = None
+    #: Workers seen online before that are not any more, and since when.
+    offline_since: Mapping[str, datetime] = field(default_factory=dict)
+    #: The ``job_workers`` rows (heartbeats and leases), by worker id.
+    roster: Mapping[str, WorkerInfo] = field(default_factory=dict)
 
     @cached_property
     def groups(self) -> dict[JobStatus, tuple[Job, ...]]:
@@ -132,6 +139,10 @@ class JobMirror:
         self._resync_interval = resync_interval
         self._roster_interval = roster_interval
         self._handled_types: frozenset[str] | None = None
+        self._workers: dict[str, WorkerPresence] | None = None
+        self._offline_since: dict[str, datetime] = {}
+        self._roster: dict[str, WorkerInfo] = {}
+        self._presence: LiveChannel | None = None
         self._realtime_settings = realtime_settings or settings
         self._fallback_interval = fallback_interval
         self._stale_after = stale_after
@@ -275,6 +286,11 @@ class JobMirror:
                 synced_at=self._synced_at,
                 stops=MappingProxyType(dict(self._stops)),
                 handled_types=self._handled_types,
+                workers=MappingProxyType(dict(self._workers))
+                if self._workers is not None
+                else None,
+                offline_since=MappingProxyType(dict(self._offline_since)),
+                roster=MappingProxyType(dict(self._roster)),
             )
         return current
 
@@ -331,6 +347,7 @@ class JobMirror:
                     group.create_task(self._keep_subscribed(), name="mirror-realtime"),
                     group.create_task(self._keep_synced(rest), name="mirror-resync"),
                     group.create_task(self._keep_roster(rest), name="mirror-roster"),
+                    group.create_task(self._keep_presence(), name="mirror-presence"),
                 ]
                 await self._stopping.wait()
                 for task in tasks:
@@ -350,6 +367,58 @@ class JobMirror:
             name="dock-mirror",
         )
         await channel.run()
+
+    async def _keep_presence(self) -> None:
+        """The workers online, from their presence on the private topic ``jobdock:workers``
+        (the dock only listens; it tracks nothing)."""
+        self._presence = LiveChannel(
+            self._connect,
+            PRESENCE_TOPIC,
+            Listener(self._bind_presence, self._on_presence_live, postgres_changes=False),
+            params={"config": {"private": True, "presence": {"key": "", "enabled": True}}},
+            rebuild_after_seconds=self._stale_after,
+            backoff_seconds=self._backoff,
+            name="dock-presence",
+        )
+        await self._presence.run()
+
+    def _orphans(self) -> bool:
+        """Whether a processing job's worker is offline (under the lock)."""
+        return bool(self._offline_since) and any(
+            job.status is JobStatus.PROCESSING and job.worker_id in self._offline_since
+            for job in self._rows.values()
+        )
+
+    def _bind_presence(self, channel: AsyncRealtimeChannel) -> None:
+        channel.on_presence_sync(self._on_presence_sync)
+
+    def _on_presence_live(self, live: bool, problem: str | None) -> None:
+        if not live:
+            with self._changed:
+                if self._workers is not None:
+                    self._workers = None
+                    self._touch()
+
+    def _on_presence_sync(self) -> None:
+        channel = self._presence.channel if self._presence is not None else None
+        if channel is None:
+            return
+        online: dict[str, WorkerPresence] = {}
+        for metas in channel.presence_state().values():
+            for meta in metas:
+                worker = WorkerPresence.from_meta(meta)
+                if worker is not None:
+                    online[worker.worker_id] = worker
+        now = datetime.now(UTC)
+        with self._changed:
+            before = self._workers or {}
+            for gone in before.keys() - online.keys():
+                self._offline_since[gone] = now
+            for back in online.keys() & self._offline_since.keys():
+                del self._offline_since[back]
+            if online != self._workers:
+                self._workers = online
+                self._touch()
 
     async def _connect(self) -> AsyncRealtimeClient:
         client = realtime_client(self._realtime_settings)
@@ -384,7 +453,8 @@ class JobMirror:
 
     async def _keep_roster(self, rest: AsyncClient) -> None:
         """Which job types live workers run, read every ``roster_interval`` (``job_workers`` is
-        one small row per worker); a page redraws only when that set changes."""
+        one small row per worker); a page redraws when that set changes, and on every read while
+        a processing job's worker is offline (its row counts the time)."""
         while True:
             try:
                 rows = (await rest.table("job_workers").select("*").execute()).data or []
@@ -392,6 +462,9 @@ class JobMirror:
                 workers = [WorkerInfo.from_row(r) for r in rows if isinstance(r, Mapping)]
                 handled = frozenset(t for w in workers if w.live(now) for t in w.job_types)
                 with self._changed:
+                    self._roster = {w.id: w for w in workers}
+                    if self._orphans():  # their rows count the time offline: redraw them
+                        self._touch()
                     if handled != self._handled_types:
                         self._handled_types = handled
                         self._touch()

@@ -12,11 +12,15 @@ import html
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, assert_never
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 from jobdock.actions import BulkCancelResult, CancelResult, Done, NotAllowed, NotFound, Outcome
-from jobdock.models import Job, JobEvent, JobStatus
+from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo
+
+if TYPE_CHECKING:
+    from dock.mirror import MirrorSnapshot
 
 Kind = Literal["success", "info", "warning", "error"]
 Message = tuple[Kind, str]  # a flash message: how it looks, what it says
@@ -137,8 +141,6 @@ def times(job: Job, now: datetime) -> str:
         took = duration(job.started_at, job.completed_at)
         if took:
             parts.append(f"took {took}")
-    if job.worker_id and job.status is JobStatus.PROCESSING:
-        parts.append(f"worker {job.worker_id}")
     parts.append(retries(job))
     return " · ".join(parts)
 
@@ -167,9 +169,70 @@ JOB_CSS = """
 """
 
 
-def job_html(job: Job, now: datetime, handled: frozenset[str] | None = None) -> str:
-    """The job as one HTML fragment: title · file · id + badge, times, error, progress bar.
-    ``handled``: the job types live workers run (None: not known)."""
+@dataclass(frozen=True)
+class Fleet:
+    """What the dock knows of the workers, for a job's row: the job types live workers run
+    (``job_workers``), who is online (presence; None: not known), who went offline when, and
+    each worker's heartbeat and lease."""
+
+    handled: frozenset[str] | None = None
+    online: frozenset[str] | None = None
+    offline_since: Mapping[str, datetime] = field(default_factory=dict)
+    roster: Mapping[str, WorkerInfo] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, snapshot: MirrorSnapshot) -> Fleet:
+        online = None if snapshot.workers is None else frozenset(snapshot.workers)
+        return cls(snapshot.handled_types, online, snapshot.offline_since, snapshot.roster)
+
+
+#: A worker offline for less than this is not flagged (a rejoin, a slow heartbeat).
+OFFLINE_GRACE_SECONDS = 3.0
+
+
+def worker_note(job: Job, fleet: Fleet, now: datetime) -> tuple[str, bool] | None:
+    """For a processing job: its worker and whether it is online; ``(text, alarming)``."""
+    if job.status is not JobStatus.PROCESSING or not job.worker_id:
+        return None
+    worker = job.worker_id
+    if fleet.online is None:
+        return f"worker {worker}", False
+    if worker in fleet.online:
+        return f"worker {worker} online", False
+    since = fleet.offline_since.get(worker)
+    gone = (now - since).total_seconds() if since is not None else None
+    if gone is not None and gone < OFFLINE_GRACE_SECONDS:
+        return f"worker {worker}", False
+    text = f"worker {worker} offline" + (f" {gone:.0f} s" if gone is not None else "")
+    info = fleet.roster.get(worker)
+    if info is not None and info.heartbeat_at is not None:
+        left = info.lease_seconds - (now - info.heartbeat_at).total_seconds()
+        text += f" — lease expires in {left:.0f} s" if left > 0 else " — lease expired"
+    else:
+        text += " — lease expired"
+    return text, True
+
+
+def workers_line(snapshot: MirrorSnapshot) -> str | None:
+    """``3 workers online · 12 running · 4 free slots`` (None: presence not known)."""
+    if snapshot.workers is None:
+        return None
+    workers = list(snapshot.workers.values())
+    if not workers:
+        return "no worker online"
+    running = sum(w.running for w in workers)
+    free = sum(w.free_slots for w in workers)
+    plural = "s" if len(workers) != 1 else ""
+    return (
+        f"{len(workers)} worker{plural} online · {running} running · "
+        f"{free} free slot{'s' if free != 1 else ''}"
+    )
+
+
+def job_html(job: Job, now: datetime, fleet: Fleet | None = None) -> str:
+    """The job as one HTML fragment: title · file · id + badge, times, its worker, error,
+    progress bar. ``fleet``: what is known of the workers (None: nothing)."""
+    fleet = fleet or Fleet()
     head = [f"<b>{_escape(job.job_type)}</b>"]
     if job.filename:
         head.append(f"<code>{_escape(job.filename)}</code>")
@@ -183,7 +246,12 @@ def job_html(job: Job, now: datetime, handled: frozenset[str] | None = None) -> 
     ]
     if job.last_error:
         parts.append(f'<div class="dock-error">{_escape(job.last_error)}</div>')
-    bar = progress(job, handled)
+    note = worker_note(job, fleet, now)
+    if note is not None:
+        text, alarming = note
+        css = "dock-error" if alarming else "dock-times"
+        parts.append(f'<div class="{css}">{_escape(text)}</div>')
+    bar = progress(job, fleet.handled)
     if bar is not None:
         value, text = bar
         parts.append(

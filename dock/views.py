@@ -124,8 +124,9 @@ def flashes(messages: list[Flash]) -> None:
 
 
 def connection(snapshot: MirrorSnapshot, options: DockOptions) -> None:
+    workers = present.workers_line(snapshot)
     if snapshot.live:
-        st.caption(f":green[●] live · {LEGEND}")
+        st.caption(f":green[●] live · {workers + ' · ' if workers else ''}{LEGEND}")
         return
     if snapshot.problem == CONNECTING and snapshot.synced_at is not None:
         st.caption(f":gray[●] connecting… · {LEGEND}")  # a new server, rows read, subscribing
@@ -154,16 +155,13 @@ def job_panel(
             st.info("No jobs yet. Upload a document to start one.", icon=":material/description:")
         return {}
     deleting = set(state.deleting())
+    fleet = present.Fleet.of(snapshot)
     slots: dict[str, DeltaGenerator] = {}
     for status in present.GROUP_ORDER:
         jobs = snapshot.groups[status]
         if jobs:
             limit = state.shown(status, options.rows_per_group)
-            slots.update(
-                job_group(
-                    status, jobs, limit, options, now, deleting, timeline, snapshot.handled_types
-                )
-            )
+            slots.update(job_group(status, jobs, limit, options, now, deleting, timeline, fleet))
     return slots
 
 
@@ -175,12 +173,12 @@ def job_group(
     now: datetime,
     deleting: set[str],
     timeline: Timeline,
-    handled: frozenset[str] | None = None,
+    fleet: present.Fleet | None = None,
 ) -> dict[str, DeltaGenerator]:
     st.subheader(present.group_title(status, len(jobs)))
     slots = {}
     for job in jobs[:limit]:
-        slot = job_row(job, now, str(job.id) in deleting, timeline, handled)
+        slot = job_row(job, now, str(job.id) in deleting, timeline, fleet)
         if slot is not None:
             slots[str(job.id)] = slot
     hidden, shrinkable = len(jobs) - limit, limit > options.rows_per_group
@@ -211,14 +209,14 @@ def job_row(
     now: datetime,
     deleting: bool,
     timeline: Timeline,
-    handled: frozenset[str] | None = None,
+    fleet: present.Fleet | None = None,
 ) -> DeltaGenerator | None:
     """Few, light elements per row, as a browser's work grows with every element of the page:
     the job (one HTML fragment: text, badge, progress bar), its buttons, and Details."""
     row = st.container(
         border=True, key=state.row_key(job.id), horizontal=True, vertical_alignment="center"
     )
-    row.html(present.job_html(job, now, handled))
+    row.html(present.job_html(job, now, fleet))
     slot = row.empty() if deleting else None
     if slot is not None:
         slot.caption("deleting…")

@@ -273,6 +273,23 @@ def cmd_watch(client: Client, out: Output, args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_workers(client: Client, out: Output, args: argparse.Namespace) -> int:
+    from jobdock.settings import get_settings
+    from jobdock.workers import online
+
+    roster = online(client, get_settings())
+    lines = []
+    if roster.source == "heartbeats":
+        lines.append(f"Realtime unreachable ({roster.reason}); workers with a recent heartbeat:")
+    for w in roster.workers:
+        load = f"{w.running}/{w.concurrency} running" if roster.source == "presence" else ""
+        where = f"{w.host or '?'}:{w.pid or '?'}"
+        lines.append("  ".join(p for p in (w.worker_id, where, load, ",".join(w.job_types)) if p))
+    text = "\n".join(lines) if roster.workers else "\n".join([*lines, "no worker online"])
+    out.emit({"source": roster.source, "reason": roster.reason, "workers": roster.workers}, text)
+    return OK
+
+
 COMMANDS: dict[str, Callable[[Client, Output, argparse.Namespace], int]] = {
     "enqueue": cmd_enqueue,
     "list": cmd_list,
@@ -284,6 +301,7 @@ COMMANDS: dict[str, Callable[[Client, Output, argparse.Namespace], int]] = {
     "cancel-all": cmd_cancel_all,
     "upload": cmd_upload,
     "watch": cmd_watch,
+    "workers": cmd_workers,
 }
 
 
@@ -335,6 +353,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", type=Path)
 
     add("watch", help="live tail of job changes (Realtime)")
+    add("workers", help="the workers online (presence; heartbeats when Realtime is unreachable)")
     return root
 
 

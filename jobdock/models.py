@@ -181,3 +181,42 @@ class WorkerInfo:
             self.heartbeat_at is not None
             and (now - self.heartbeat_at).total_seconds() < self.lease_seconds
         )
+
+
+@dataclass(frozen=True)
+class WorkerPresence:
+    """What a worker tracks on the ``jobdock:workers`` presence topic."""
+
+    worker_id: str
+    host: str | None
+    pid: int | None
+    concurrency: int
+    running: int
+    job_types: tuple[str, ...]
+    version: str | None
+    started_at: datetime | None
+
+    @property
+    def free_slots(self) -> int:
+        return max(0, self.concurrency - self.running)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> WorkerPresence | None:
+        """A presence meta as tracked by ``worker.presence``; None if it is not one."""
+        worker_id = meta.get("worker_id")
+        if not isinstance(worker_id, str) or not worker_id:
+            return None
+        types = meta.get("job_types")
+        try:
+            return cls(
+                worker_id=worker_id,
+                host=str(meta["host"]) if meta.get("host") else None,
+                pid=int(meta["pid"]) if isinstance(meta.get("pid"), int) else None,
+                concurrency=int(meta.get("concurrency") or 0),
+                running=int(meta.get("running") or 0),
+                job_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+                version=str(meta["version"]) if meta.get("version") else None,
+                started_at=parse_time(meta.get("started_at")),
+            )
+        except (TypeError, ValueError):
+            return None

@@ -78,6 +78,8 @@ class LiveChannel:
         self._name = name
         self.live = False
         self.confirmations = 0
+        #: The current channel (None between clients), for pushes such as ``track``.
+        self.channel: AsyncRealtimeChannel | None = None
         self._problem: str | None = None
         self._closed = False
         self._changed = asyncio.Event()
@@ -108,6 +110,7 @@ class LiveChannel:
                 self._set_live(False, f"live updates unavailable ({describe_error(exc)})")
                 log.warning("event=realtime_down name=%s error=%r", self._name, exc)
             finally:
+                self.channel = None
                 self._set_live(False, self._problem or "rebuilding the Realtime client")
                 if client is not None:
                     await _close(client)
@@ -117,6 +120,7 @@ class LiveChannel:
     async def _join(self, client: AsyncRealtimeClient) -> None:
         params = self._params() if callable(self._params) else self._params
         channel = client.channel(self._topic, params=params)  # type: ignore[arg-type]
+        self.channel = channel
         self._listener.bind(channel)
         channel.on_system(self._on_system)
         await channel.subscribe(self._on_state)

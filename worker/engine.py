@@ -38,7 +38,10 @@ from worker.feed import (
     JobDeleted,
     StopRequested,
     WorkAnnounced,
+    connect_realtime,
 )
+from worker.presence import Presence, started_at
+from worker.presence import version as presence_version
 from worker.progress import ProgressWriter, Report
 from worker.registry import Registry
 from worker.retries import is_transient, persist
@@ -76,6 +79,8 @@ class Worker:
         self.feed_down = asyncio.Event()
         self.feed_down.set()
         self.feed: ChangeFeed | BroadcastFeed | None = None
+        self.presence: Presence | None = None
+        self._started_at = started_at()
         self.completions: Batcher[tuple[Job, Any], bool] = Batcher(
             store.complete_many, "complete-batches"
         )
@@ -132,6 +137,9 @@ class Worker:
                 if self.config.realtime:
                     self.feed = await self._make_feed()
                     side.append(group.create_task(self.feed.run(), name="realtime-feed"))
+                if isinstance(self.feed, BroadcastFeed):  # the project has private channels
+                    self.presence = self._make_presence()
+                    side.append(group.create_task(self.presence.run(), name="presence"))
                 await self.stopping.wait()
                 await self._drain()
                 for task in side:
@@ -185,6 +193,32 @@ class Worker:
             FeedHandlers(self._on_event, self._on_feed_state),
             rebuild_after=self.config.feed_rebuild_after_seconds,
         )
+
+    def _make_presence(self) -> Presence:
+        url = self.config.realtime_url or self.config.supabase_url
+        key = self.config.service_key
+        return Presence(
+            lambda: connect_realtime(url, key),
+            self.config.worker_id,
+            self._presence_state,
+            rebuild_after=self.config.feed_rebuild_after_seconds,
+        )
+
+    def _presence_state(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.config.worker_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "concurrency": self.config.concurrency,
+            "running": self._busy_slots(),
+            "job_types": self.handled_types,
+            "version": presence_version(),
+            "started_at": self._started_at,
+        }
+
+    def _presence_changed(self) -> None:
+        if self.presence is not None:
+            self.presence.changed()
 
     # -- realtime callbacks: hand off only --------------------------------------------------------
     def _on_event(self, event: FeedEvent) -> None:
@@ -344,6 +378,7 @@ class Worker:
         running = RunningJob(job)
         self.running[job.id] = running
         running.task = asyncio.create_task(self._execute(running), name=f"job-{job.id}")
+        self._presence_changed()
 
     async def _execute(self, running: RunningJob) -> None:
         job = running.job
@@ -368,6 +403,7 @@ class Worker:
         finally:
             self.progress.forget(job.id)
             self.running.pop(job.id, None)
+            self._presence_changed()
             self.wake.set()
 
     async def _run(self, running: RunningJob, began: float) -> None:

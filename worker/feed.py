@@ -168,9 +168,7 @@ class ChangeFeed:
         await self.channel.run()
 
     async def _connect(self) -> AsyncRealtimeClient:
-        client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
-        await client.connect()
-        return client
+        return await connect_realtime(self.url, self.key)
 
     def _bind(self, channel: AsyncRealtimeChannel) -> None:
         jobs = "background_jobs"
@@ -277,9 +275,7 @@ class BroadcastFeed:
                 group.create_task(channel.run(), name=f"broadcast-{channel.name}")
 
     async def _connect(self) -> AsyncRealtimeClient:
-        client = AsyncRealtimeClient(self.url, self.key, max_retries=5, initial_backoff=0.5)
-        await client.connect()
-        return client
+        return await connect_realtime(self.url, self.key)
 
     def _params(self) -> dict[str, Any]:
         since = self._seen_ms - REPLAY_MARGIN_MS
@@ -320,3 +316,13 @@ class BroadcastFeed:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def connect_realtime(url: str, key: str) -> AsyncRealtimeClient:
+    """A connected Realtime client of the worker (``url``: the project's, or its Realtime
+    endpoint's), as the official client makes it."""
+    if not url.rstrip("/").endswith("/realtime/v1"):
+        url = url.rstrip("/") + "/realtime/v1"
+    client = AsyncRealtimeClient(url, key, max_retries=5, initial_backoff=0.5)
+    await client.connect()
+    return client

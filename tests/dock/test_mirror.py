@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from devstack.localbase import LocalbaseProcess
 from devstack.proxy import TcpProxy
+from devstack.worker import WorkerProcess
 from dock.mirror import JobMirror, MirrorSnapshot, running
 from jobdock import actions
 from jobdock.models import JobStatus
@@ -227,3 +229,35 @@ def test_a_refused_subscription_is_not_live_until_it_succeeds(
             "do $$ begin alter publication supabase_realtime add table public.job_events;"
             " exception when duplicate_object then null; end $$"
         )
+
+
+def test_workers_online_come_from_presence_and_a_killed_one_goes_offline(
+    localbase: LocalbaseProcess, jobs: Client, tmp_path: Path
+) -> None:
+    mirror = JobMirror(Settings(supabase_url=localbase.url), stale_after=5)
+    worker = WorkerProcess(
+        localbase, tmp_path / "w.log", "present-1", ("--concurrency", "3", "--signals", "broadcast")
+    )
+    with running(mirror):
+        assert mirror.wait_for(lambda s: s.workers is not None, WAIT)
+        job = actions.enqueue(jobs, "demo.sleep", {"seconds": 60, "step": 0.5})
+        worker.start()
+        try:
+            assert mirror.wait_for(lambda s: "present-1" in (s.workers or {}), WAIT)
+            seen = (mirror.snapshot().workers or {})["present-1"]
+            assert (seen.concurrency, seen.pid) == (3, worker.process and worker.process.pid)
+            assert "demo.sleep" in seen.job_types
+            # Its running count follows (tracked at most every 6 s).
+            assert mirror.wait_for(
+                lambda s: (w := (s.workers or {}).get("present-1")) is not None and w.running == 1,
+                15,
+            )
+            assert worker.process is not None
+            worker.process.kill()  # no goodbye: its socket closes, presence says it left
+            assert mirror.wait_for(
+                lambda s: "present-1" not in (s.workers or {}) and "present-1" in s.offline_since,
+                15,
+            )
+        finally:
+            worker.stop()
+            actions.cancel_and_delete(jobs, job.id, wait=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from dock import present
 from dock.mirror import Deleted, MirrorSnapshot, Stopped, Upserted, parse_change
 from jobdock.actions import BulkCancelResult, CancelResult, Done, NotAllowed, NotFound
-from jobdock.models import Job, JobEvent, JobStatus, Progress
+from jobdock.models import Job, JobEvent, JobStatus, Progress, WorkerInfo, WorkerPresence
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 JOB_ID = uuid.UUID("3f2c1a9b-0000-4000-8000-000000000001")
@@ -49,8 +50,46 @@ def test_badge_progress_and_times_of_a_running_job() -> None:
     )
     assert present.badge(running, NOW) == "processing"
     assert present.progress(running) == (0.424, "chunking — chapter 3 of 9 · 42%")
-    assert present.times(running, NOW) == (
-        "created 30 s ago · started just now · worker w-1 · retries 1/3"
+    assert present.times(running, NOW) == "created 30 s ago · started just now · retries 1/3"
+
+
+def test_a_running_jobs_worker_online_offline_or_unknown() -> None:
+    running = job(worker_id="w-1", started_at=NOW - timedelta(seconds=60))
+    assert present.worker_note(running, present.Fleet(), NOW) == ("worker w-1", False)
+    online = present.Fleet(online=frozenset({"w-1"}))
+    assert present.worker_note(running, online, NOW) == ("worker w-1 online", False)
+    beat = WorkerInfo("w-1", ("demo.sleep",), NOW - timedelta(seconds=12), 30.0)
+    offline = present.Fleet(
+        online=frozenset(),
+        offline_since={"w-1": NOW - timedelta(seconds=12)},
+        roster={"w-1": beat},
+    )
+    assert present.worker_note(running, offline, NOW) == (
+        "worker w-1 offline 12 s — lease expires in 18 s",
+        True,
+    )
+    just_gone = present.Fleet(online=frozenset(), offline_since={"w-1": NOW})
+    assert present.worker_note(running, just_gone, NOW) == ("worker w-1", False)
+    expired = present.Fleet(online=frozenset(), roster={"w-1": replace(beat, heartbeat_at=None)})
+    assert present.worker_note(running, expired, NOW) == (
+        "worker w-1 offline — lease expired",
+        True,
+    )
+    assert present.worker_note(job(JobStatus.PENDING), offline, NOW) is None
+    html = present.job_html(running, NOW, offline)
+    assert '<div class="dock-error">worker w-1 offline 12 s — lease expires in 18 s</div>' in html
+
+
+def test_the_workers_line_sums_presence() -> None:
+    def worker(name: str, concurrency: int, running: int) -> WorkerPresence:
+        return WorkerPresence(name, "h", 1, concurrency, running, ("demo.sleep",), "0.1", NOW)
+
+    unknown = MirrorSnapshot({}, 1, True, None, NOW)
+    assert present.workers_line(unknown) is None
+    assert present.workers_line(replace(unknown, workers={})) == "no worker online"
+    fleet = {"a": worker("a", 4, 4), "b": worker("b", 10, 8), "c": worker("c", 2, 0)}
+    assert present.workers_line(replace(unknown, workers=fleet)) == (
+        "3 workers online · 12 running · 4 free slots"
     )
 
 

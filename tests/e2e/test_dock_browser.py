@@ -369,3 +369,33 @@ def test_tour_screenshot(
     actions.cancel_all_processing(jobs, wait=0.2)
     for job in (finished, broken):
         actions.dismiss(jobs, job.id)
+
+
+def test_workers_online_and_a_dead_workers_job_is_marked(
+    page: Page,
+    demo_worker: WorkerProcess,
+    jobs: Client,
+    localbase: LocalbaseProcess,
+    tmp_path: Path,
+) -> None:
+    """The header counts the workers online (presence); a processing job whose worker died is
+    flagged on its row, with Force Fail and Cancel & Delete still there."""
+    expect(page.get_by_text(re.compile(r"\d+ workers? online · \d+ running · \d+ free slot"))
+           ).to_be_visible(timeout=20_000)  # fmt: skip
+    doomed = WorkerProcess(
+        localbase, tmp_path / "doomed.log", "w-e2e-doomed", ("--job-types", "demo.blocking")
+    ).start()
+    job = actions.enqueue(jobs, "demo.blocking", {"seconds": 120, "check_every": 0.05})
+    try:
+        expect(row(page, job.id)).to_contain_text("worker w-e2e-doomed online", timeout=20_000)
+        assert doomed.process is not None
+        doomed.process.kill()  # no goodbye
+        expect(row(page, job.id)).to_contain_text(
+            re.compile(r"worker w-e2e-doomed offline \d+ s — lease (expires in \d+ s|expired)"),
+            timeout=20_000,
+        )
+        expect(button(page, "force-fail", job.id)).to_be_visible()
+        expect(button(page, "cancel", job.id)).to_be_visible()
+    finally:
+        doomed.stop()
+        actions.cancel_and_delete(jobs, job.id, wait=0)

@@ -16,6 +16,11 @@ import pytest
 
 from devstack.localbase import ROOT, LocalbaseProcess, free_port
 from devstack.proxy import TcpProxy
+from devstack.worker import WorkerProcess
+from jobdock.settings import Settings
+from jobdock.workers import online
+from tests.conftest import connect
+from tests.helpers import eventually
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -360,3 +365,36 @@ def test_json_is_accepted_before_or_after_the_command(jobdock: Run) -> None:
         json.loads(plain.stdout)
     forced = jobdock("enqueue", "demo.sleep", "--json")
     assert uuid.UUID(json.loads(forced.stdout)["id"])
+
+
+def test_workers_lists_the_workers_online(
+    jobdock: Run, localbase: LocalbaseProcess, tmp_path: Path
+) -> None:
+    worker = WorkerProcess(
+        localbase,
+        tmp_path / "w.log",
+        "cli-listed",
+        ("--concurrency", "2", "--signals", "broadcast"),
+    ).start()
+    try:
+        listed = eventually(
+            lambda: (
+                (r := json.loads(jobdock("workers", "--json").stdout))["workers"]
+                and any(w["worker_id"] == "cli-listed" for w in r["workers"])
+                and r
+            ),
+            timeout=20,
+            what="the worker's presence",
+        )
+        assert listed["source"] == "presence"
+        mine = next(w for w in listed["workers"] if w["worker_id"] == "cli-listed")
+        assert (mine["concurrency"], mine["pid"]) == (2, worker.process and worker.process.pid)
+        assert "cli-listed" in jobdock("workers").stdout
+        # Realtime unreachable: the heartbeats, and it says so.
+        dead = Settings(supabase_url=f"http://127.0.0.1:{free_port()}")
+        roster = online(connect(localbase.url, localbase.service_key), dead)
+        assert roster.source == "heartbeats"
+        assert roster.reason
+        assert "cli-listed" in [w.worker_id for w in roster.workers]
+    finally:
+        worker.stop()
