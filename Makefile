@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 ## Run the whole system on localbase: localbase, one worker and the dock (Ctrl-C stops all).
+## Options: make up UP_ARGS="--realtime-profile hosted" (see python -m devstack.up --help).
 up: $(STAMP)
-	$(BIN)/python -m devstack.up
+	$(BIN)/python -m devstack.up $(UP_ARGS)
 
 ## Install into .venv and run every test.
 test: $(STAMP)

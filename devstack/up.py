@@ -81,6 +81,13 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--dock-port", type=int, default=8501)
     root.add_argument("--no-worker", action="store_true", help="start no worker")
     root.add_argument(
+        "--realtime-profile",
+        choices=["local", "hosted"],
+        default="local",
+        help="localbase's Realtime delivery: local (streaming) or hosted (hosted Supabase's"
+        " postgres_changes poller and message cap)",
+    )
+    root.add_argument(
         "--startup-timeout", type=float, default=120.0, help="seconds to wait for each service"
     )
     root.add_argument("--stop-timeout", type=float, default=30.0)
@@ -92,6 +99,7 @@ def children(args: argparse.Namespace) -> tuple[Child, list[Child]]:
     localbase = Child("localbase", [python, "-m", "localbase", "start"])
     localbase.argv += ["--data-dir", str(args.data_dir.resolve())]
     localbase.argv += ["--api-port", str(args.api_port), "--db-port", str(args.db_port)]
+    localbase.argv += ["--realtime-profile", args.realtime_profile]
     others = []
     if not args.no_worker and (ROOT / "worker" / "__main__.py").exists():
         others.append(Child("worker", [python, "-m", "worker"]))
