@@ -17,7 +17,7 @@ from localbase import strict_json
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
 from localbase.rest import embedding, media, statements
-from localbase.rest.catalog import EXPOSED_SCHEMAS, Catalog, Function, Table
+from localbase.rest.catalog import Catalog, Function, Table
 from localbase.rest.errors import (
     JSON_TYPE,
     RestError,
@@ -28,6 +28,7 @@ from localbase.rest.errors import (
     pool_timeout_error,
     unavailable_error,
 )
+from localbase.rest.exposure import Exposure
 from localbase.rest.query import ReadQuery, parse_query
 from localbase.strict_json import JsonInputError
 
@@ -116,8 +117,9 @@ def api_key_error(exc: ApiKeyError) -> Response:
 
 
 class RestApi:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, exposure: Exposure | None = None) -> None:
         self.db = db
+        self.exposure = Exposure.from_config() if exposure is None else exposure
         self._catalog: Catalog | None = None
         self._lock = asyncio.Lock()
 
@@ -134,7 +136,7 @@ class RestApi:
             async with self._lock:
                 if self._catalog is None:
                     async with self.db.connection() as conn:
-                        self._catalog = await Catalog.load(conn)
+                        self._catalog = await Catalog.load(conn, self.exposure.schemas)
                 catalog = self._catalog
         return catalog
 
@@ -149,7 +151,7 @@ class RestApi:
         except ClaimTextError as exc:
             return RestError(400, exc.sqlstate, exc.message, exc.detail).response(head=head)
         try:
-            return await self._dispatch(request, identity)
+            response = await self._dispatch(request, identity)
         except RestError as exc:
             return exc.response(head=head)
         except DatabaseUnavailable as exc:
@@ -165,10 +167,11 @@ class RestApi:
         except Exception:
             log.exception("unexpected error in %s %s", request.method, request.url.path)
             return RestError(500, "PGRST000", "Internal server error").response(head=head)
+        return self.exposure.label(request.method, request.headers, response)
 
     async def _dispatch(self, request: Request, identity: Identity) -> Response:
         path = request.path_params["path"].strip("/")
-        schema = _schema(request)
+        schema = self.exposure.schema(request.method, request.headers)
         representation = media.negotiate(request.headers.get("accept", "*/*"))
         singular = representation.singular
         params = request.query_params.multi_items()
@@ -432,19 +435,6 @@ def _rpc_response(
         return _json(200, _first(body_text) if page else "null", head=head, headers=single_range)
     total, page, body_text, _ = row
     return _read_response(head, total, page, body_text, query.offset, prefer, singular)
-
-
-def _schema(request: Request) -> str:
-    header = "accept-profile" if request.method in {"GET", "HEAD"} else "content-profile"
-    schema = request.headers.get(header, EXPOSED_SCHEMAS[0])
-    if schema not in EXPOSED_SCHEMAS:
-        raise RestError(
-            406,
-            "PGRST106",
-            f"Invalid schema: {schema}",
-            hint="Only the following schemas are exposed: " + ", ".join(EXPOSED_SCHEMAS),
-        )
-    return schema
 
 
 async def _json_body(request: Request, *, empty_ok: bool = False) -> Any:

@@ -115,28 +115,30 @@ class Catalog:
     relationships: dict[tuple[str, str], list[Relationship]] = field(default_factory=dict)
 
     @classmethod
-    async def load(cls, conn: psycopg.AsyncConnection) -> Catalog:
+    async def load(
+        cls, conn: psycopg.AsyncConnection, schemas: tuple[str, ...] = EXPOSED_SCHEMAS
+    ) -> Catalog:
         catalog = cls()
         columns: dict[tuple[str, str], dict[str, Column]] = {}
         keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        cur = await conn.execute(_TABLES_SQL, (list(EXPOSED_SCHEMAS),))
+        cur = await conn.execute(_TABLES_SQL, (list(schemas),))
         for schema, table, name, type_, typname, pk in await cur.fetchall():
             columns.setdefault((schema, table), {})[name] = Column(name, type_, typname)
             keys[(schema, table)] = tuple(pk)
         for key, cols in columns.items():
             catalog.tables[key] = Table(key[0], key[1], cols, keys[key])
-        cur = await conn.execute(_FUNCTIONS_SQL, (list(EXPOSED_SCHEMAS),))
+        cur = await conn.execute(_FUNCTIONS_SQL, (list(schemas),))
         for row in await cur.fetchall():
             function = _function_from_row(row)
             catalog.functions.setdefault((function.schema, function.name), []).append(function)
         foreign_keys = await (await conn.execute(relationships.FOREIGN_KEYS_SQL)).fetchall()
-        cur = await conn.execute(relationships.VIEW_COLUMNS_SQL, (list(EXPOSED_SCHEMAS),))
+        cur = await conn.execute(relationships.VIEW_COLUMNS_SQL, (list(schemas),))
         views = await cur.fetchall()
         catalog.relationships = relationships.build(
             foreign_keys,
             {k: t.primary_key for k, t in catalog.tables.items()},
             views,
-            EXPOSED_SCHEMAS,
+            schemas,
         )
         return catalog
 
