@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from localbase.errors import LocalbaseError
 from localbase.rest.errors import RestError
 
 log = logging.getLogger("localbase.rest")
@@ -27,8 +28,9 @@ DEFAULT_SCHEMAS = ("public", "graphql_public")
 DEFAULT_EXTRA_SEARCH_PATH = ("public", "extensions")
 
 
-class ConfigError(ValueError):
-    """``supabase/config.toml`` cannot be read or its ``[api]`` settings are not valid."""
+class ConfigError(LocalbaseError, ValueError):
+    """``supabase/config.toml`` cannot be read or its ``[api]`` settings are not valid; the
+    CLI prints it and exits with status 1, as for a failed migration."""
 
 
 @dataclass(frozen=True)
