@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -40,10 +41,21 @@ _THREAD_PARSE_BYTES = 256 * 1024
 SINGULAR = media.SINGULAR
 
 
+#: Supabase's ``db-max-rows``: ``count=estimated`` counts exactly up to it.
+MAX_ROWS = 1000
+
+
+def planned_rows(plan: Any) -> int:
+    """The top node's row estimate in ``EXPLAIN (FORMAT JSON)`` output."""
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    return int(document[0]["Plan"]["Plan Rows"])
+
+
 @dataclass(frozen=True)
 class Prefer:
     representation: bool = True
     count: bool = False
+    count_method: str | None = None  # exact, planned or estimated
     resolution: str | None = None
     missing_default: bool = False
     max_affected: int | None = None
@@ -76,9 +88,13 @@ class Prefer:
         representation = default_representation
         if "return" in items:
             representation = items["return"] == "representation"
+        count_method = items.get("count")
+        if count_method not in {"exact", "planned", "estimated"}:
+            count_method = None
         return cls(
             representation,
-            items.get("count") in {"exact", "planned", "estimated"},
+            count_method is not None,
+            count_method,
             items.get("resolution"),
             items.get("missing") == "default",
             max_affected,
@@ -209,10 +225,18 @@ class RestApi:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
             bindings = statements.Bindings()
             csv = representation.kind == "csv"
-            read = embedding.read(
-                catalog, table, query, count=prefer.count, bindings=bindings, csv=csv
-            )
-            response = await self._run_read(ctx, bindings.statement(read), query, prefer, singular)
+            exact = prefer.count and prefer.count_method != "planned"
+            read = embedding.read(catalog, table, query, count=exact, bindings=bindings, csv=csv)
+            if prefer.count_method in {"planned", "estimated"}:
+                plan = statements.Bindings()
+                rows = plan.statement(embedding.counted_rows(catalog, table, query, plan))
+                response = await self._run_estimated_read(
+                    ctx, bindings.statement(read), rows, query, prefer, singular
+                )
+            else:
+                response = await self._run_read(
+                    ctx, bindings.statement(read), query, prefer, singular
+                )
             return _represent(response, representation)
         if request.method == "POST":
             return _represent(
@@ -291,6 +315,31 @@ class RestApi:
         row = await self.db.fetch_one(ctx, statement.query, statement.params)
         assert row is not None
         total, page, body = row[0], int(row[1]), row[2]
+        return _read_response(
+            ctx.method == "HEAD", total, page, body, query.offset, prefer, singular
+        )
+
+    async def _run_estimated_read(
+        self,
+        ctx: RequestContext,
+        statement: statements.Statement,
+        rows: statements.Statement,
+        query: ReadQuery,
+        prefer: Prefer,
+        singular: bool,
+    ) -> Response:
+        """``count=planned``: the planner's estimate of the rows (EXPLAIN, as the request's
+        role, so RLS is in the plan); ``count=estimated``: the exact count up to
+        ``db-max-rows``, the planner's estimate above it."""
+        async with self.db.transaction(ctx) as conn:
+            row = await (await conn.execute(statement.query, statement.params)).fetchone()
+            assert row is not None
+            total, page, body = row[0], int(row[1]), row[2]
+            if prefer.count_method == "planned" or total > MAX_ROWS:
+                explain = sql.SQL("explain (format json) ") + rows.query
+                plan = await (await conn.execute(explain, rows.params)).fetchone()
+                assert plan is not None
+                total = planned_rows(plan[0])
         return _read_response(
             ctx.method == "HEAD", total, page, body, query.offset, prefer, singular
         )

@@ -338,11 +338,26 @@ def read(
     level = reader.relation(table, table.name, query.select, ())
     reader.check_paths()
     main = _select(level, from_item, [], limit_offset(query))
-    count_sql = None
-    if count:
-        counted = Relation(joins=level.inner_joins, where=level.where, select=[sql.SQL("count(*)")])
-        count_sql = _select(counted, from_item, [], sql.SQL(""))
+    count_sql = _counted(level, from_item, sql.SQL("count(*)")) if count else None
     return aggregate(main, count_sql, csv=csv)
+
+
+def counted_rows(
+    catalog: Catalog, table: Table, query: ReadQuery, bindings: Bindings
+) -> sql.Composable:
+    """``select 1`` over the rows ``read`` would count (every page), for the planner to
+    estimate, as PostgREST explains it for ``count=planned``."""
+    reader = Reader(catalog, table.schema, query, bindings)
+    relation = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
+    from_item = sql.SQL("{} as {}").format(relation, sql.Identifier(table.name))
+    level = reader.relation(table, table.name, query.select, ())
+    reader.check_paths()
+    return _counted(level, from_item, sql.SQL("1"))
+
+
+def _counted(level: Relation, from_item: sql.Composable, what: sql.Composable) -> sql.Composable:
+    counted = Relation(joins=level.inner_joins, where=level.where, select=[what])
+    return _select(counted, from_item, [], sql.SQL(""))
 
 
 def after_write(
