@@ -13,8 +13,8 @@ create schema extensions;
 grant usage on schema extensions to anon, authenticated, service_role;
 
 grant usage on schema public to anon, authenticated, service_role;
--- Hosted Supabase no longer grants new objects in `public` to the API roles automatically:
--- project migrations carry explicit GRANTs, and functions are not executable by PUBLIC.
+-- Functions are not executable by PUBLIC. The API roles' default privileges on new objects in
+-- `public`, as `supabase start` grants them, come from upgrade_0002_public_default_privileges.sql.
 alter default privileges for role postgres in schema public revoke execute on functions from public;
 
 create schema supabase_migrations;

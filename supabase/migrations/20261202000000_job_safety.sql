@@ -102,6 +102,9 @@ begin
 end
 $$;
 
+revoke execute on function public.document_job_refusal(uuid, jsonb) from public, anon, authenticated;
+grant execute on function public.document_job_refusal(uuid, jsonb) to service_role;
+
 comment on function public.document_job_refusal is
   'Why a process_document job may not read the document it names (null: it may). Users: their own folder; ownerless jobs: service/.';
 
@@ -228,7 +231,9 @@ begin
   end if;
   -- An attempt taken away from its worker by anyone but that worker: remember it until the
   -- worker records its stop.
-  if tg_op = 'UPDATE' and old.status = 'processing' and new.status <> 'processing'
+  -- Only where the job can run again (failed awaiting a retry, back to pending): a cancelled
+  -- job is final, so nothing waits for its stop.
+  if tg_op = 'UPDATE' and old.status = 'processing' and new.status in ('failed', 'pending')
      and coalesce(action, '') not in ('complete', 'fail', 'fail_permanent', 'release') then
     new.stop_pending_lease_id := old.lease_id;
     new.stop_pending_worker_id := old.worker_id;
@@ -285,17 +290,21 @@ as $$
 begin
   perform set_config('jobdock.action', 'claim', true);
   -- A job whose worker vanished and has no retry left fails for good instead of being reclaimed.
+  -- Rows another transaction holds are skipped, not waited for: a claim never blocks.
   update public.background_jobs j
      set status = 'failed', next_retry_at = null,
          last_error = 'Worker ' || coalesce(j.worker_id, '?') || ' stopped responding; no retries left'
-   where j.status = 'processing' and j.retry_count >= j.max_retries
-     and j.worker_id is distinct from p_worker_id
-     and (p_job_types is null or j.job_type = any(p_job_types))
-     and not exists (
-       select 1 from public.job_workers w
-        where w.id = j.worker_id
-          and w.heartbeat_at > now() - make_interval(secs => w.lease_seconds))
-     and coalesce(j.heartbeat_at, j.started_at, j.updated_at) < now() - interval '1 second';
+   where j.id in (
+     select d.id from public.background_jobs d
+      where d.status = 'processing' and d.retry_count >= d.max_retries
+        and d.worker_id is distinct from p_worker_id
+        and (p_job_types is null or d.job_type = any(p_job_types))
+        and not exists (
+          select 1 from public.job_workers w
+           where w.id = d.worker_id
+             and w.heartbeat_at > now() - make_interval(secs => w.lease_seconds))
+        and coalesce(d.heartbeat_at, d.started_at, d.updated_at) < now() - interval '1 second'
+      for update of d skip locked);
 
   return query
     with candidates as (
@@ -528,3 +537,8 @@ create trigger background_jobs_unstage
 revoke execute on function public.stage_document_chunks(uuid, uuid, jsonb)
   from public, anon, authenticated;
 grant execute on function public.stage_document_chunks(uuid, uuid, jsonb) to service_role;
+
+-- Identity sequences are the tables' business: no API role needs them directly (projects whose
+-- default privileges grant new sequences to anon/authenticated get them revoked here).
+revoke all on sequence public.job_events_id_seq, public.document_chunks_id_seq,
+  public.job_signals_id_seq from anon, authenticated;

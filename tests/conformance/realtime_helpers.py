@@ -261,6 +261,8 @@ def table_factory(admin_sql: Callable[[str], None]) -> Iterator[TableFactory]:
                 f"grant select, insert, update, delete on public.{name}"
                 " to anon, authenticated, service_role"
             )
+        else:  # not even what default privileges on `public` grant
+            statements.append(f"revoke all on public.{name} from anon, authenticated, service_role")
         if rls:
             statements.append(f"alter table public.{name} enable row level security")
         if full:

@@ -49,20 +49,28 @@ def stops(sql: Sql) -> dict[str, list[tuple[str, str, str]]]:
 
 
 def test_a_bulk_cancel_is_one_message_per_worker(sql: Sql) -> None:
-    held: dict[str, list[tuple[str, str]]] = {"w1": [], "w2": []}
-    for worker, count in (("w1", 3), ("w2", 2)):
-        for _ in range(count):
-            enqueue(sql)
-            held[worker].append(claim(sql, worker))
-    enqueue(sql)  # pending: nobody to tell
+    """500 running jobs over 4 workers, and one pending: exactly 4 stop messages."""
+    sql(
+        "insert into public.background_jobs (job_type)"
+        " select 'demo.sleep' from generate_series(1, 501)"
+    )
+    held = {
+        f"w{n}": sorted(
+            (str(i), str(lease))
+            for i, lease in sql(
+                "select id, lease_id from public.claim_jobs(%s, null, 125)", f"w{n}"
+            )
+        )
+        for n in range(1, 5)
+    }
+    assert [len(jobs) for jobs in held.values()] == [125] * 4
     sql("delete from realtime.messages where topic like 'jobdock:%'")
-    sql("select public.cancel_all_processing()")
+    assert len(sql("select public.cancel_all_processing()")) == 501
     assert [(t, e) for t, e, _ in messages(sql)] == [
-        ("jobdock:worker:w1", "stop"),
-        ("jobdock:worker:w2", "stop"),
+        (f"jobdock:worker:w{n}", "stop") for n in range(1, 5)
     ]
     assert {topic: sorted(jobs) for topic, jobs in stops(sql).items()} == {
-        f"jobdock:worker:{w}": sorted((i, lease, "cancelled") for i, lease in jobs)
+        f"jobdock:worker:{w}": [(i, lease, "cancelled") for i, lease in jobs]
         for w, jobs in held.items()
     }
 
@@ -84,6 +92,17 @@ def test_every_way_of_taking_a_job_away_tells_its_worker(
     sql("delete from realtime.messages where topic like 'jobdock:%'")
     sql(statement, job_id)
     assert stops(sql) == {"jobdock:worker:w1": [(job_id, lease, reason)]}
+
+
+def test_a_reclaim_tells_the_worker_that_lost_the_job(sql: Sql) -> None:
+    sql("select public.worker_heartbeat('w1', 0.2)")
+    job_id = enqueue(sql)
+    _, lease = claim(sql, "w1")
+    sql("update public.job_workers set heartbeat_at = now() - interval '1 minute'")
+    sql("update public.background_jobs set heartbeat_at = now() - interval '1 minute'")
+    sql("delete from realtime.messages where topic like 'jobdock:%'")
+    assert claim(sql, "w2")[0] == job_id
+    assert stops(sql) == {"jobdock:worker:w1": [(job_id, lease, "lease_lost")]}
 
 
 def test_a_workers_own_writes_send_no_stop(sql: Sql) -> None:

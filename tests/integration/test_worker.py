@@ -15,6 +15,7 @@ import pytest
 from devstack.localbase import LocalbaseProcess
 from devstack.worker import WorkerProcess
 from jobdock import actions
+from jobdock.waiting import AuditTrail
 from supabase import Client
 from tests.helpers import Sql, eventually
 
@@ -107,6 +108,10 @@ def stop(how: str, client: Client, db: Sql, job_id: uuid.UUID) -> str:
     if how == "studio_fail":
         db("update public.background_jobs set status = 'failed' where id = %s", job_id)
         return "force_failed"
+    if how == "cancel_all":  # the bulk action's cancel (its delete follows in the dock)
+        bulk = actions.cancel_all_processing(client, wait=60, stops=AuditTrail(client))
+        assert job_id in bulk.cancelled
+        return "cancelled"
     db("delete from public.background_jobs where id = %s", job_id)
     return "deleted"
 
@@ -124,7 +129,15 @@ def prove_still_serving(client: Client, db: Sql) -> None:
 
 @pytest.mark.parametrize("job_type", list(INPUTS))
 @pytest.mark.parametrize(
-    "how", ["cancel_action", "force_fail_action", "studio_cancel", "studio_fail", "studio_delete"]
+    "how",
+    [
+        "cancel_action",
+        "force_fail_action",
+        "cancel_all",
+        "studio_cancel",
+        "studio_fail",
+        "studio_delete",
+    ],
 )
 def test_stop_is_immediate_and_final(
     worker: WorkerProcess, service_client: Client, db: Sql, job_type: str, how: str

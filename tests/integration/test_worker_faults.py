@@ -171,7 +171,9 @@ def test_a_channel_closed_by_the_server_is_rebuilt_at_once(
     """localbase loses its replication stream and closes the worker's channel (as Supabase
     does when it loses the database): the worker rebuilds its feed at once, well before its
     20 s rebuild allowance, and a cancel after that travels by Realtime again."""
-    worker = WorkerProcess(stack, tmp_path / "w.log", "rejoiner").start()
+    worker = WorkerProcess(
+        stack, tmp_path / "w.log", "rejoiner", ("--signals", "postgres_changes")
+    ).start()
     try:
         worker.wait_for_log("event=feed_subscribed")
         sql(
