@@ -61,6 +61,8 @@ class TcpProxy:
         )
 
     async def _cut(self) -> None:
+        if self._server is not None:  # no new connections first
+            self._server.close()
         for writer in list(self._streams):
             writer.transport.abort()
         self._streams.clear()
@@ -68,25 +70,28 @@ class TcpProxy:
             connection.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
         if self._server is not None:
-            self._server.close()
             await self._server.wait_closed()
             self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._streams.update({writer, up_writer})
+        """One connection; a cut cancels it (the cancellation ends here: it is ours)."""
         this = asyncio.current_task()
         assert this is not None
         self._connections.add(this)
+        self._streams.add(writer)
+        up_writer: asyncio.StreamWriter | None = None
         try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            self._streams.add(up_writer)
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except (OSError, asyncio.CancelledError):
+            pass
         finally:
+            for end in (writer, up_writer):
+                if end is not None:
+                    end.transport.abort()
+                    self._streams.discard(end)
             self._connections.discard(this)
-            self._streams.difference_update({writer, up_writer})
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.CancelledError):
