@@ -30,7 +30,8 @@ from worker.errors import IsolatedProcessDied, PermanentError, ResourceLimitExce
 Report = Callable[[Any], None]
 
 #: Imported once by the fork server, so each child starts in milliseconds instead of importing
-#: the parsing libraries again (about a second).
+#: the parsing libraries again (about a second). (A program started as a script, not with
+#: ``python -m`` as the worker is, has its main module imported again in every child.)
 PRELOAD = [
     "worker.isolation",
     "worker.handlers.demo",
