@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 
 Sql = Callable[..., list[tuple[Any, ...]]]
+#: Makes a Storage bucket with a unique id (keyword arguments: the bucket's options).
+BucketFactory = Callable[..., str]
 
 
 @contextlib.contextmanager

@@ -7,49 +7,23 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import jwt
 import psycopg
 import pytest
 from storage3.exceptions import StorageApiError
-from storage3.types import CreateOrUpdateBucketOptions
 
 from devstack.localbase import LocalbaseProcess
 from localbase import keys
 from supabase import Client
 from tests.conftest import connect, make_jwt, user_client
+from tests.helpers import BucketFactory
 
 MB = 1024 * 1024
-BucketFactory = Callable[..., str]
-
-
-@pytest.fixture
-def make_bucket(
-    service_client: Client, admin_sql: Callable[[str], None]
-) -> Iterator[BucketFactory]:
-    """Create buckets with unique ids; drop them (and their objects) afterwards."""
-    created: list[str] = []
-
-    def make(**options: Any) -> str:
-        bucket_id = f"b-{uuid.uuid4().hex[:12]}"
-        settings = cast(CreateOrUpdateBucketOptions, options) if options else None
-        service_client.storage.create_bucket(bucket_id, options=settings)
-        created.append(bucket_id)
-        return bucket_id
-
-    yield make
-    for bucket_id in created:
-        admin_sql(f"delete from storage.objects where bucket_id = '{bucket_id}'")
-        admin_sql(f"delete from storage.buckets where id = '{bucket_id}'")
-
-
-@pytest.fixture
-def bucket(make_bucket: BucketFactory) -> str:
-    return make_bucket()
 
 
 def stored_files(localbase: LocalbaseProcess) -> set[Path]:
@@ -212,27 +186,6 @@ def test_40_anon_upload_to_private_bucket_is_refused(anon_client: Client, bucket
 
 
 # RLS with user JWTs --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def folder_policies(admin_sql: Callable[[str], None], bucket: str) -> Iterator[str]:
-    """Users may only touch objects under a folder named after their uid, in ``bucket``."""
-    check = f"bucket_id = '{bucket}' and (storage.foldername(name))[1] = auth.uid()::text"
-    names = [
-        f"p_{bucket}_{op}".replace("-", "_") for op in ("select", "insert", "update", "delete")
-    ]
-    admin_sql(
-        f"""
-        create policy {names[0]} on storage.objects for select to authenticated using ({check});
-        create policy {names[1]} on storage.objects for insert to authenticated
-            with check ({check});
-        create policy {names[2]} on storage.objects for update to authenticated
-            using ({check}) with check ({check});
-        create policy {names[3]} on storage.objects for delete to authenticated using ({check});
-        """
-    )
-    yield bucket
-    admin_sql("".join(f"drop policy {name} on storage.objects;" for name in names))
 
 
 def test_rls_users_only_reach_their_own_folder(

@@ -8,41 +8,11 @@ from the URLs storage3 builds.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-
 import httpx
 import pytest
-from storage3.types import CreateOrUpdateBucketOptions
 
 from supabase import Client
-
-BucketFactory = Callable[[bool], str]
-
-
-@pytest.fixture
-def make_bucket(
-    service_client: Client, admin_sql: Callable[[str], None]
-) -> Iterator[BucketFactory]:
-    created: list[str] = []
-
-    def make(public: bool) -> str:
-        bucket_id = f"dl-{uuid.uuid4().hex[:12]}"
-        options = CreateOrUpdateBucketOptions(public=public)
-        service_client.storage.create_bucket(bucket_id, options=options)
-        created.append(bucket_id)
-        return bucket_id
-
-    yield make
-    for bucket_id in created:
-        admin_sql(f"delete from storage.objects where bucket_id = '{bucket_id}'")
-        admin_sql(f"delete from storage.buckets where id = '{bucket_id}'")
-
-
-@pytest.fixture
-def bucket(make_bucket: BucketFactory) -> str:
-    return make_bucket(False)
-
+from tests.helpers import BucketFactory
 
 NAMES = [
     ("report.pdf", "report.pdf"),
@@ -71,7 +41,7 @@ def test_signed_download_names_the_file(
 def test_empty_download_value_is_attachment_alone(
     service_client: Client, make_bucket: BucketFactory
 ) -> None:
-    bucket_id = make_bucket(True)
+    bucket_id = make_bucket(public=True)
     files = service_client.storage.from_(bucket_id)
     files.upload("dir/stored.bin", b"bytes")
     public = files.get_public_url("dir/stored.bin", {"download": True})

@@ -1,0 +1,59 @@
+"""Fixtures of the Storage conformance tests: buckets with unique ids, and folder policies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import pytest
+from storage3.types import CreateOrUpdateBucketOptions
+
+from supabase import Client
+from tests.helpers import BucketFactory
+
+
+@pytest.fixture
+def make_bucket(
+    service_client: Client, admin_sql: Callable[[str], None]
+) -> Iterator[BucketFactory]:
+    """Create buckets with unique ids; drop them (and their objects) afterwards."""
+    created: list[str] = []
+
+    def make(**options: Any) -> str:
+        bucket_id = f"b-{uuid.uuid4().hex[:12]}"
+        settings = cast(CreateOrUpdateBucketOptions, options) if options else None
+        service_client.storage.create_bucket(bucket_id, options=settings)
+        created.append(bucket_id)
+        return bucket_id
+
+    yield make
+    for bucket_id in created:
+        admin_sql(f"delete from storage.objects where bucket_id = '{bucket_id}'")
+        admin_sql(f"delete from storage.buckets where id = '{bucket_id}'")
+
+
+@pytest.fixture
+def bucket(make_bucket: BucketFactory) -> str:
+    return make_bucket()
+
+
+@pytest.fixture
+def folder_policies(admin_sql: Callable[[str], None], bucket: str) -> Iterator[str]:
+    """Users may only touch objects under a folder named after their uid, in ``bucket``."""
+    check = f"bucket_id = '{bucket}' and (storage.foldername(name))[1] = auth.uid()::text"
+    names = [
+        f"p_{bucket}_{op}".replace("-", "_") for op in ("select", "insert", "update", "delete")
+    ]
+    admin_sql(
+        f"""
+        create policy {names[0]} on storage.objects for select to authenticated using ({check});
+        create policy {names[1]} on storage.objects for insert to authenticated
+            with check ({check});
+        create policy {names[2]} on storage.objects for update to authenticated
+            using ({check}) with check ({check});
+        create policy {names[3]} on storage.objects for delete to authenticated using ({check});
+        """
+    )
+    yield bucket
+    admin_sql("".join(f"drop policy {name} on storage.objects;" for name in names))
