@@ -38,6 +38,7 @@ from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent
 
 from dock.present import group_jobs
+from jobdock import workers
 from jobdock.clients import async_client, realtime_client
 from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo, WorkerPresence
 from jobdock.realtime import Listener, LiveChannel, describe_error
@@ -49,7 +50,6 @@ log = logging.getLogger("dock.mirror")
 PAGE_SIZE = 1000  # Supabase's db-max-rows caps every read at 1,000 rows
 REMEMBERED = 10_000  # deleted ids and stop events kept for late or duplicate deliveries
 BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
-PRESENCE_TOPIC = "jobdock:workers"
 CONNECTING = "connecting to Supabase Realtime…"  # the problem until the first subscription
 #: A job in these states may still send its ``stopped`` event (a cancelled one: once its
 #: worker hears of the cancel).
@@ -373,9 +373,9 @@ class JobMirror:
         (the dock only listens; it tracks nothing)."""
         self._presence = LiveChannel(
             self._connect,
-            PRESENCE_TOPIC,
+            workers.TOPIC,
             Listener(self._bind_presence, self._on_presence_live, postgres_changes=False),
-            params={"config": {"private": True, "presence": {"key": "", "enabled": True}}},
+            params=workers.presence_params(),
             rebuild_after_seconds=self._stale_after,
             backoff_seconds=self._backoff,
             name="dock-presence",
@@ -403,12 +403,7 @@ class JobMirror:
         channel = self._presence.channel if self._presence is not None else None
         if channel is None:
             return
-        online: dict[str, WorkerPresence] = {}
-        for metas in channel.presence_state().values():
-            for meta in metas:
-                worker = WorkerPresence.from_meta(meta)
-                if worker is not None:
-                    online[worker.worker_id] = worker
+        online = workers.workers_in(channel.presence_state())
         now = datetime.now(UTC)
         with self._changed:
             before = self._workers or {}
@@ -459,10 +454,10 @@ class JobMirror:
             try:
                 rows = (await rest.table("job_workers").select("*").execute()).data or []
                 now = datetime.now(UTC)
-                workers = [WorkerInfo.from_row(r) for r in rows if isinstance(r, Mapping)]
-                handled = frozenset(t for w in workers if w.live(now) for t in w.job_types)
+                roster = [WorkerInfo.from_row(r) for r in rows if isinstance(r, Mapping)]
+                handled = frozenset(t for w in roster if w.live(now) for t in w.job_types)
                 with self._changed:
-                    self._roster = {w.id: w for w in workers}
+                    self._roster = {w.id: w for w in roster}
                     if self._orphans():  # their rows count the time offline: redraw them
                         self._touch()
                     if handled != self._handled_types:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from realtime import AsyncRealtimeClient
 from supabase.lib.client_options import AsyncClientOptions
-from supabase.types import RealtimeClientOptions
 
 from jobdock.settings import Settings, get_settings
 from supabase import AsyncClient, Client, ClientOptions, acreate_client, create_client
@@ -38,12 +37,10 @@ async def async_client(
     settings: Settings | None = None,
     *,
     access_token: str | None = None,
-    realtime: RealtimeClientOptions | None = None,
 ) -> AsyncClient:
-    """An async client; the only kind with Realtime. ``realtime``: the Realtime client's
-    options (``auto_reconnect``, ``max_retries``…), when the defaults do not suit."""
+    """An async client for REST and Storage (Realtime: ``realtime_client``)."""
     settings = settings or get_settings()
-    options = AsyncClientOptions(headers=_auth_headers(settings, access_token), realtime=realtime)
+    options = AsyncClientOptions(headers=_auth_headers(settings, access_token))
     return await acreate_client(settings.supabase_url, _key(settings, access_token), options)
 
 
@@ -54,18 +51,33 @@ def realtime_client(
     max_retries: int = 5,
     auto_reconnect: bool = True,
 ) -> AsyncRealtimeClient:
-    """A Realtime client of its own (not connected yet), as the official client builds it:
-    the key as ``apikey``, a user's access token for the channels' authorization."""
+    """A Realtime client of its own (not connected yet) for the configured project."""
     settings = settings or get_settings()
-    url = settings.supabase_url.rstrip("/") + "/realtime/v1"
-    client = AsyncRealtimeClient(
-        url,
+    return realtime_connection(
+        settings.supabase_url,
         _key(settings, access_token),
+        access_token=access_token or settings.supabase_access_token,
         max_retries=max_retries,
-        initial_backoff=0.5,
         auto_reconnect=auto_reconnect,
     )
-    token = access_token or settings.supabase_access_token
-    if token:
-        client.access_token = token
+
+
+def realtime_connection(
+    url: str,
+    key: str,
+    *,
+    access_token: str | None = None,
+    max_retries: int = 5,
+    auto_reconnect: bool = True,
+) -> AsyncRealtimeClient:
+    """A Realtime client (not connected yet) as the official client builds it: the key as
+    ``apikey``, a user's access token for the channels' authorization. ``url``: the project's,
+    or its Realtime endpoint's (a proxy, say)."""
+    if not url.rstrip("/").endswith("/realtime/v1"):
+        url = url.rstrip("/") + "/realtime/v1"
+    client = AsyncRealtimeClient(
+        url, key, max_retries=max_retries, initial_backoff=0.5, auto_reconnect=auto_reconnect
+    )
+    if access_token:
+        client.access_token = access_token
     return client

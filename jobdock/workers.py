@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jobdock.backend import backend, rows_of
 from jobdock.clients import realtime_client
@@ -15,8 +16,21 @@ from jobdock.models import WorkerInfo, WorkerPresence
 from jobdock.settings import Settings
 from supabase import Client
 
+#: The private topic workers track their presence on.
 TOPIC = "jobdock:workers"
 PRESENCE_TIMEOUT_SECONDS = 5.0
+
+
+def presence_params(key: str = "") -> dict[str, Any]:
+    """A channel's join options on ``TOPIC``: private, presence on (``key``: the tracker's)."""
+    return {"config": {"private": True, "presence": {"key": key, "enabled": True}}}
+
+
+def workers_in(state: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, WorkerPresence]:
+    """The workers in a channel's presence state, by id (metas that are not a worker's are
+    left out)."""
+    workers = (WorkerPresence.from_meta(meta) for metas in state.values() for meta in metas)
+    return {w.worker_id: w for w in workers if w is not None}
 
 
 @dataclass(frozen=True)
@@ -37,17 +51,12 @@ async def from_presence(settings: Settings) -> tuple[WorkerPresence, ...]:
     try:
         async with asyncio.timeout(PRESENCE_TIMEOUT_SECONDS):
             await client.connect()
-            params = {"config": {"private": True, "presence": {"key": "", "enabled": True}}}
-            channel = client.channel(TOPIC, params=params)  # type: ignore[arg-type]
+            channel = client.channel(TOPIC, params=presence_params())  # type: ignore[arg-type]
             channel.on_presence_sync(synced.set)
             await channel.subscribe()
             await synced.wait()
-        workers = (
-            WorkerPresence.from_meta(meta)
-            for metas in channel.presence_state().values()
-            for meta in metas
-        )
-        return tuple(sorted((w for w in workers if w), key=lambda w: w.worker_id))
+        online = workers_in(channel.presence_state())
+        return tuple(online[worker_id] for worker_id in sorted(online))
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), 2)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+
+from jobdock import actions
+from jobdock.models import Job, JobStatus
+from supabase import Client
 
 Sql = Callable[..., list[tuple[Any, ...]]]
 #: Makes a Storage bucket with a unique id (keyword arguments: the bucket's options).
@@ -69,3 +74,16 @@ def events(sql: Sql, job_id: str) -> list[str]:
         r[0]
         for r in sql("select event from public.job_events where job_id = %s order by id", job_id)
     ]
+
+
+def finished(client: Client, job_id: uuid.UUID, timeout: float = 30.0) -> Job:
+    """The job once it has completed or failed (a ``Job`` read over REST)."""
+    job: Job = eventually(
+        lambda: (j := actions.get_job(client, job_id)) and j.status in FINISHED_STATES and j,
+        timeout=timeout,
+        what=f"job {job_id} to finish",
+    )
+    return job
+
+
+FINISHED_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})

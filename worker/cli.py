@@ -10,11 +10,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from jobdock.errors import InvalidSettings
 from jobdock.settings import get_settings
 from worker import logs
 from worker.config import WorkerConfig
 from worker.engine import Worker
-from worker.registry import default_registry
+from worker.registry import Registry, default_registry
 
 _WORKER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 
@@ -124,9 +125,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from(args: argparse.Namespace) -> WorkerConfig:
+def config_from(args: argparse.Namespace, registry: Registry) -> WorkerConfig:
     settings = get_settings()
-    registry = default_registry()
     job_types = None
     if args.job_types:
         job_types = tuple(t.strip() for t in args.job_types.split(",") if t.strip())
@@ -150,8 +150,8 @@ def config_from(args: argparse.Namespace) -> WorkerConfig:
     )
 
 
-async def serve(config: WorkerConfig) -> None:
-    worker = await Worker.connect(config, default_registry())
+async def serve(config: WorkerConfig, registry: Registry) -> None:
+    worker = await Worker.connect(config, registry)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, worker.request_shutdown)
@@ -160,10 +160,15 @@ async def serve(config: WorkerConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    config = config_from(args)
+    try:
+        registry = default_registry()  # reads the document limits from the environment
+        config = config_from(args, registry)
+    except (ValueError, InvalidSettings) as exc:  # a malformed setting: one line, usage error
+        print(f"python -m worker: {exc}", file=sys.stderr)
+        return 2
     logs.configure(args.log_level)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, registry))
     except OSError as exc:
         print(f"python -m worker: {exc}", file=sys.stderr)
         return 1

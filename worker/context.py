@@ -85,9 +85,3 @@ class JobContext:
         """Sleep up to ``seconds``, waking at once (with ``JobCancelled``) when stopped."""
         self.scope.flag.wait(seconds)
         self.scope.check()
-
-    def download_blocking(self, bucket: str, path: str, timeout: float = 120.0) -> bytes:
-        self.scope.check()
-        future = asyncio.run_coroutine_threadsafe(self._downloader(bucket, path), self._loop)
-        data: bytes = future.result(timeout)
-        return data

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, assert_never
 from storage3.exceptions import StorageApiError
 
 from jobdock.models import Job, JobStatus
+from jobdock.realtime import Connect
 from supabase import acreate_client
 from worker import execution, logs
 from worker.batching import Batcher
@@ -38,7 +39,7 @@ from worker.feed import (
     JobDeleted,
     StopRequested,
     WorkAnnounced,
-    connect_realtime,
+    connector,
 )
 from worker.presence import Presence, started_at
 from worker.presence import version as presence_version
@@ -178,8 +179,12 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.store.close()
 
-    async def _make_feed(self) -> ChangeFeed | BroadcastFeed:
+    @property
+    def _connect(self) -> Connect:
         url = self.config.realtime_url or self.config.supabase_url
+        return connector(url, self.config.service_key)
+
+    async def _make_feed(self) -> ChangeFeed | BroadcastFeed:
         signals = self.config.signals
         if signals == "auto":
             available = await self._guarded("signals", self.store.broadcast_available())
@@ -187,18 +192,15 @@ class Worker:
         logs.event("signals", worker_id=self.config.worker_id, mode=signals)
         kind = BroadcastFeed if signals == "broadcast" else ChangeFeed
         return kind(
-            url,
-            self.config.service_key,
+            self._connect,
             self.config.worker_id,
             FeedHandlers(self._on_event, self._on_feed_state),
             rebuild_after=self.config.feed_rebuild_after_seconds,
         )
 
     def _make_presence(self) -> Presence:
-        url = self.config.realtime_url or self.config.supabase_url
-        key = self.config.service_key
         return Presence(
-            lambda: connect_realtime(url, key),
+            self._connect,
             self.config.worker_id,
             self._presence_state,
             rebuild_after=self.config.feed_rebuild_after_seconds,

@@ -30,8 +30,9 @@ from typing import Any
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent as Listen
 
+from jobdock.clients import realtime_connection
 from jobdock.models import JobStatus
-from jobdock.realtime import Listener, LiveChannel
+from jobdock.realtime import Connect, Listener, LiveChannel
 from worker import logs
 from worker.stopping import StopReason
 
@@ -140,19 +141,16 @@ class ChangeFeed:
 
     def __init__(
         self,
-        url: str,
-        key: str,
+        connect: Connect,
         worker_id: str,
         handlers: FeedHandlers,
         *,
         rebuild_after: float = 20.0,
     ) -> None:
-        self.url = url.rstrip("/") + "/realtime/v1"
-        self.key = key
         self.worker_id = worker_id
         self.handlers = handlers
         self.channel = LiveChannel(
-            self._connect,
+            connect,
             f"jobdock-worker-{worker_id}",
             Listener(self._bind, self._on_live),
             rebuild_after_seconds=rebuild_after,
@@ -166,9 +164,6 @@ class ChangeFeed:
     async def run(self) -> None:
         """Keep the channel live, forever."""
         await self.channel.run()
-
-    async def _connect(self) -> AsyncRealtimeClient:
-        return await connect_realtime(self.url, self.key)
 
     def _bind(self, channel: AsyncRealtimeChannel) -> None:
         jobs = "background_jobs"
@@ -236,22 +231,19 @@ class BroadcastFeed:
 
     def __init__(
         self,
-        url: str,
-        key: str,
+        connect: Connect,
         worker_id: str,
         handlers: FeedHandlers,
         *,
         rebuild_after: float = 20.0,
     ) -> None:
-        self.url = url.rstrip("/") + "/realtime/v1"
-        self.key = key
         self.worker_id = worker_id
         self.handlers = handlers
         self._seen_ms = _now_ms()
         self._healthy = False
         self.channels = [
             LiveChannel(
-                self._connect,
+                connect,
                 topic,
                 Listener(bind, self._on_live, postgres_changes=False),
                 params=self._params,
@@ -273,9 +265,6 @@ class BroadcastFeed:
         async with asyncio.TaskGroup() as group:
             for channel in self.channels:
                 group.create_task(channel.run(), name=f"broadcast-{channel.name}")
-
-    async def _connect(self) -> AsyncRealtimeClient:
-        return await connect_realtime(self.url, self.key)
 
     def _params(self) -> dict[str, Any]:
         since = self._seen_ms - REPLAY_MARGIN_MS
@@ -318,11 +307,12 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def connect_realtime(url: str, key: str) -> AsyncRealtimeClient:
-    """A connected Realtime client of the worker (``url``: the project's, or its Realtime
-    endpoint's), as the official client makes it."""
-    if not url.rstrip("/").endswith("/realtime/v1"):
-        url = url.rstrip("/") + "/realtime/v1"
-    client = AsyncRealtimeClient(url, key, max_retries=5, initial_backoff=0.5)
-    await client.connect()
-    return client
+def connector(url: str, key: str) -> Connect:
+    """How the worker's channels connect: a new Realtime client, connected, each time."""
+
+    async def connect() -> AsyncRealtimeClient:
+        client = realtime_connection(url, key)
+        await client.connect()
+        return client
+
+    return connect

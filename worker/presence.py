@@ -18,10 +18,10 @@ from typing import Any
 
 from realtime import AsyncRealtimeChannel
 
-from jobdock.realtime import Listener, LiveChannel
+from jobdock import workers
+from jobdock.realtime import Connect, Listener, LiveChannel
 from worker import logs
 
-TOPIC = "jobdock:workers"
 TRACK_INTERVAL_SECONDS = 6.0
 
 
@@ -35,7 +35,7 @@ def version() -> str:
 class Presence:
     def __init__(
         self,
-        connect: Callable[[], Any],
+        connect: Connect,
         worker_id: str,
         state: Callable[[], dict[str, Any]],
         *,
@@ -50,9 +50,9 @@ class Presence:
         self._tracked: dict[str, Any] | None = None
         self.channel = LiveChannel(
             connect,
-            TOPIC,
+            workers.TOPIC,
             Listener(self._bind, self._on_live, postgres_changes=False),
-            params={"config": {"private": True, "presence": {"key": worker_id, "enabled": True}}},
+            params=workers.presence_params(worker_id),
             rebuild_after_seconds=rebuild_after,
             name=f"presence-{worker_id}",
         )

@@ -29,23 +29,7 @@ from jobdock import actions
 from jobdock.documents import Upload, upload_document
 from jobdock.models import Job, JobStatus
 from supabase import Client
-from tests.helpers import Sql, eventually, studio_sql
-
-FINISHED = {JobStatus.COMPLETED, JobStatus.FAILED}
-
-
-@pytest.fixture(scope="module")
-def worker(
-    localbase: LocalbaseProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(
-        localbase,
-        tmp_path_factory.mktemp("stops") / "worker.log",
-        "parser-worker",
-        ("--job-types", "process_document", "--concurrency", "2"),
-    ).start()
-    yield process
-    assert process.stop() == 0
+from tests.helpers import Sql, eventually, finished, studio_sql
 
 
 @pytest.fixture
@@ -94,15 +78,15 @@ LARGE = {
 
 @pytest.mark.parametrize("kind", sorted(LARGE))
 def test_cancel_and_delete_mid_parse_leaves_nothing_running(
-    worker: WorkerProcess, service_client: Client, sql: Sql, kind: str
+    document_worker: WorkerProcess, service_client: Client, sql: Sql, kind: str
 ) -> None:
-    job = start_parsing(service_client, worker, f"big.{kind}", LARGE[kind]())
+    job = start_parsing(service_client, document_worker, f"big.{kind}", LARGE[kind]())
     result = actions.cancel_and_delete(service_client, job.id, wait_for_ack=True, ack_timeout=10)
     assert result.deleted
     assert result.acknowledged
     # Acknowledged means stopped: the parser is already gone, not merely asked to go.
-    assert worker.isolated_processes() == set()
-    eventually(lambda: quiet(worker), timeout=10, what="the worker to go quiet")
+    assert document_worker.isolated_processes() == set()
+    eventually(lambda: quiet(document_worker), timeout=10, what="the worker to go quiet")
     assert stopped(sql, job.id)["reason"] == "cancelled"  # type: ignore[index]
 
 
@@ -114,33 +98,33 @@ def test_cancel_and_delete_mid_parse_leaves_nothing_running(
     ],
 )
 def test_force_fail_and_a_studio_delete_mid_parse_stop_the_parser(
-    worker: WorkerProcess, service_client: Client, sql: Sql, action: str
+    document_worker: WorkerProcess, service_client: Client, sql: Sql, action: str
 ) -> None:
-    job = start_parsing(service_client, worker, "big.epub", LARGE["epub"]())
+    job = start_parsing(service_client, document_worker, "big.epub", LARGE["epub"]())
     if action == "force_fail":
         assert isinstance(actions.force_fail(service_client, job.id), actions.Done)
     else:
         sql("delete from public.background_jobs where id = %s", job.id)
     detail = eventually(lambda: stopped(sql, job.id), timeout=10, what="the stopped event")
-    assert worker.isolated_processes() == set()
+    assert document_worker.isolated_processes() == set()
     assert detail["reason"] == {"force_fail": "force_failed", "studio_delete": "deleted"}[action]
     actions.cancel_and_delete(service_client, job.id, wait=0)  # no retry of the force-failed job
 
 
 def test_twenty_upload_and_cancel_cycles_leave_no_growth(
-    worker: WorkerProcess, service_client: Client
+    document_worker: WorkerProcess, service_client: Client
 ) -> None:
-    assert worker.process is not None
+    assert document_worker.process is not None
     content = make_large_markdown(8 * MiB)
     rss: list[int] = []
     for _ in range(20):
-        job = start_parsing(service_client, worker, "cycle.md", content)
+        job = start_parsing(service_client, document_worker, "cycle.md", content)
         result = actions.cancel_and_delete(
             service_client, job.id, wait_for_ack=True, ack_timeout=10
         )
         assert result.acknowledged
-        assert worker.isolated_processes() == set()
-        rss.append(psutil.Process(worker.process.pid).memory_info().rss)
+        assert document_worker.isolated_processes() == set()
+        rss.append(psutil.Process(document_worker.process.pid).memory_info().rss)
     # The worker keeps no copy of the documents it no longer processes (each is 8 MiB).
     assert rss[-1] - rss[0] < 48 * MiB, [r // MiB for r in rss]
 
@@ -154,17 +138,12 @@ BOMBS = {
 
 @pytest.mark.parametrize("name", sorted(BOMBS))
 def test_a_hostile_document_fails_at_once_for_good_and_the_worker_goes_on(
-    worker: WorkerProcess, service_client: Client, sql: Sql, name: str
+    document_worker: WorkerProcess, service_client: Client, sql: Sql, name: str
 ) -> None:
     make, message = BOMBS[name]
     bomb = upload_document(service_client, Upload(name, make()))
-    done = eventually(
-        lambda: (
-            (j := actions.get_job(service_client, bomb.id)) and j.status.value == "failed" and j
-        ),
-        timeout=60,
-        what="the bomb to fail",
-    )
+    done = finished(service_client, bomb.id, timeout=60)
+    assert done.status is JobStatus.FAILED
     assert message in (done.last_error or ""), done.last_error
     assert done.next_retry_at is None
     assert done.retry_count == 0
@@ -182,7 +161,7 @@ def test_a_hostile_document_fails_at_once_for_good_and_the_worker_goes_on(
 
 
 def test_a_job_naming_another_users_document_fails_without_reading_it(
-    worker: WorkerProcess, service_client: Client, sql: Sql
+    document_worker: WorkerProcess, service_client: Client, sql: Sql
 ) -> None:
     alice = str(uuid.uuid4())
     path = f"{alice}/diary.md"
@@ -199,30 +178,19 @@ def test_a_job_naming_another_users_document_fails_without_reading_it(
     )
     sql("set session_replication_role = origin")
     job_id = rows[0][0]
-    done = eventually(
-        lambda: (j := actions.get_job(service_client, job_id)) and j.status.value == "failed" and j,
-        timeout=30,
-        what="the job to fail",
-    )
+    done = finished(service_client, job_id)
+    assert done.status is JobStatus.FAILED
     assert "Refused to read the document" in (done.last_error or "")
     assert done.next_retry_at is None
     assert sql("select count(*) from public.document_chunks where job_id = %s", job_id) == [(0,)]
 
 
 def test_a_document_whose_chunks_exceed_one_request_completes(
-    worker: WorkerProcess, service_client: Client, sql: Sql
+    document_worker: WorkerProcess, service_client: Client, sql: Sql
 ) -> None:
     content = make_large_markdown(20 * MiB)  # its chunks are over the 10 MiB request limit
     job = upload_document(service_client, Upload("twenty.md", content))
-    done = eventually(
-        lambda: (
-            (j := actions.get_job(service_client, job.id))
-            and j.status.value in {"completed", "failed"}
-            and j
-        ),
-        timeout=90,
-        what="the job to finish",
-    )
+    done = finished(service_client, job.id, timeout=90)
     assert done.status.value == "completed", done.last_error
     stored = sql(
         "select count(*), sum(length(content)), max(chunk_index) from public.document_chunks"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,40 +14,13 @@ from devstack.worker import WorkerProcess
 from jobdock import actions
 from jobdock.documents import Upload, upload_document
 from supabase import Client
-from tests.helpers import eventually
+from tests.helpers import finished
 
 CHAPTERS = [
     ("Opening", "It was a bright cold day.\n\nThe clocks were striking."),
     ("Middle", "Things happened.\n\n" + "Long paragraph. " * 200),
     ("Ending", "And that was that."),
 ]
-
-
-@pytest.fixture(scope="module")
-def worker(
-    localbase: LocalbaseProcess, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(
-        localbase,
-        tmp_path_factory.mktemp("docs") / "worker.log",
-        "documents",
-        ("--job-types", "process_document"),
-    ).start()
-    yield process
-    assert process.stop() == 0
-
-
-def finished(client: Client, job_id: uuid.UUID) -> Any:
-    job = eventually(
-        lambda: (
-            (j := actions.get_job(client, job_id))
-            and j.status.value in {"completed", "failed"}
-            and j
-        ),
-        timeout=30,
-        what="the job to finish",
-    )
-    return job
 
 
 def chunks(
@@ -80,7 +53,7 @@ def rows(localbase: LocalbaseProcess) -> Callable[[str], list[tuple[Any, ...]]]:
     ],
 )
 def test_documents_are_chunked_with_the_completion(
-    worker: WorkerProcess,
+    document_worker: WorkerProcess,
     service_client: Client,
     rows: Callable[[str], list[Any]],
     filename: str,
@@ -108,7 +81,7 @@ def test_documents_are_chunked_with_the_completion(
     ],
 )
 def test_corrupt_documents_fail_readably(
-    worker: WorkerProcess,
+    document_worker: WorkerProcess,
     service_client: Client,
     rows: Callable[[str], list[Any]],
     filename: str,

@@ -118,3 +118,32 @@ def test_new_work_wakes_the_claim_loop_only_for_handled_types(
 ) -> None:
     assert work_announced(announced).concerns(("demo.sleep",)) is wakes
     assert work_announced(announced).concerns(None)  # a worker of every type always looks
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("JOBDOCK_DOCUMENT_MEMORY_BYTES", "lots", "JOBDOCK_DOCUMENT_MEMORY_BYTES must be a number"),
+        ("JOBDOCK_DOCUMENT_MAX_PDF_PAGES", "-3", "JOBDOCK_DOCUMENT_MAX_PDF_PAGES must be positive"),
+        ("SUPABASE_URL", "not a url", "is not an http(s) URL"),
+    ],
+)
+def test_a_malformed_setting_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    message: str,
+) -> None:
+    from jobdock.settings import get_settings
+    from worker.cli import main
+
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        assert main([]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert message in err
