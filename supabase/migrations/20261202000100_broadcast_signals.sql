@@ -38,7 +38,7 @@ begin
 end
 $$;
 
-create function public.background_jobs_send_stops_on_update() returns trigger
+create function public.background_jobs_send_stops() returns trigger
 language plpgsql
 security definer
 set search_path = ''
@@ -47,39 +47,26 @@ declare
   action text := coalesce(nullif(current_setting('jobdock.action', true), ''), '');
   stops jsonb;
 begin
-  -- A worker's own completion, failure or hand-back needs no message: it ended the attempt.
-  if action in ('complete', 'fail', 'fail_permanent', 'release') then
-    return null;
+  -- Every processing job the statement took away from its worker: deleted, or moved out of
+  -- processing (or to another lease) by anyone but that worker. A worker's own completion,
+  -- failure or hand-back needs no message: it ended the attempt.
+  if tg_op = 'DELETE' then
+    select jsonb_agg(jsonb_build_object(
+             'worker_id', o.worker_id, 'id', o.id, 'lease_id', o.lease_id, 'reason', 'deleted'))
+      into stops
+      from old_rows o
+     where o.status = 'processing' and o.worker_id is not null;
+  elsif action not in ('complete', 'fail', 'fail_permanent', 'release') then
+    select jsonb_agg(jsonb_build_object(
+             'worker_id', o.worker_id, 'id', o.id, 'lease_id', o.lease_id,
+             'reason', case n.status when 'cancelled' then 'cancelled'
+                                     when 'failed' then 'force_failed'
+                                     else 'lease_lost' end))
+      into stops
+      from old_rows o join new_rows n on n.id = o.id
+     where o.status = 'processing' and o.worker_id is not null
+       and (n.status <> 'processing' or n.lease_id is distinct from o.lease_id);
   end if;
-  select jsonb_agg(jsonb_build_object(
-           'worker_id', o.worker_id, 'id', o.id, 'lease_id', o.lease_id,
-           'reason', case n.status when 'cancelled' then 'cancelled'
-                                   when 'failed' then 'force_failed'
-                                   else 'lease_lost' end))
-    into stops
-    from old_rows o join new_rows n on n.id = o.id
-   where o.status = 'processing' and o.worker_id is not null
-     and (n.status <> 'processing' or n.lease_id is distinct from o.lease_id);
-  if stops is not null then
-    perform public.send_job_stops(stops);
-  end if;
-  return null;
-end
-$$;
-
-create function public.background_jobs_send_stops_on_delete() returns trigger
-language plpgsql
-security definer
-set search_path = ''
-as $$
-declare
-  stops jsonb;
-begin
-  select jsonb_agg(jsonb_build_object(
-           'worker_id', o.worker_id, 'id', o.id, 'lease_id', o.lease_id, 'reason', 'deleted'))
-    into stops
-    from old_rows o
-   where o.status = 'processing' and o.worker_id is not null;
   if stops is not null then
     perform public.send_job_stops(stops);
   end if;
@@ -109,8 +96,7 @@ begin
 end
 $$;
 
-revoke execute on function public.send_job_stops(jsonb),
-  public.background_jobs_send_stops_on_update(), public.background_jobs_send_stops_on_delete(),
+revoke execute on function public.send_job_stops(jsonb), public.background_jobs_send_stops(),
   public.background_jobs_send_work()
   from public, anon, authenticated;
 
@@ -118,12 +104,12 @@ revoke execute on function public.send_job_stops(jsonb),
 create trigger background_jobs_stops_on_update
   after update on public.background_jobs
   referencing old table as old_rows new table as new_rows
-  for each statement execute function public.background_jobs_send_stops_on_update();
+  for each statement execute function public.background_jobs_send_stops();
 
 create trigger background_jobs_stops_on_delete
   after delete on public.background_jobs
   referencing old table as old_rows
-  for each statement execute function public.background_jobs_send_stops_on_delete();
+  for each statement execute function public.background_jobs_send_stops();
 
 create trigger background_jobs_work_on_insert
   after insert on public.background_jobs
