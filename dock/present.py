@@ -214,14 +214,18 @@ def worker_note(job: Job, fleet: Fleet, now: datetime) -> tuple[str, bool] | Non
 
 
 def workers_line(snapshot: MirrorSnapshot) -> str | None:
-    """``3 workers online · 12 running · 4 free slots`` (None: presence not known)."""
+    """``3 workers online · 12 running · 4 free slots`` (None: presence not known). Who is
+    online and their slots come from presence; what runs on them from the jobs themselves,
+    which are current (a worker tracks its running count at most every 6 s)."""
     if snapshot.workers is None:
         return None
     workers = list(snapshot.workers.values())
     if not workers:
         return "no worker online"
-    running = sum(w.running for w in workers)
-    free = sum(w.free_slots for w in workers)
+    running = sum(
+        1 for job in snapshot.groups[JobStatus.PROCESSING] if job.worker_id in snapshot.workers
+    )
+    free = max(0, sum(w.concurrency for w in workers) - running)
     plural = "s" if len(workers) != 1 else ""
     return (
         f"{len(workers)} worker{plural} online · {running} running · "

@@ -80,17 +80,20 @@ def test_a_running_jobs_worker_online_offline_or_unknown() -> None:
     assert '<div class="dock-error">worker w-1 offline 12 s — lease expires in 18 s</div>' in html
 
 
-def test_the_workers_line_sums_presence() -> None:
+def test_the_workers_line_counts_presence_and_the_running_jobs() -> None:
     def worker(name: str, concurrency: int, running: int) -> WorkerPresence:
         return WorkerPresence(name, "h", 1, concurrency, running, ("demo.sleep",), "0.1", NOW)
 
     unknown = MirrorSnapshot({}, 1, True, None, NOW)
     assert present.workers_line(unknown) is None
     assert present.workers_line(replace(unknown, workers={})) == "no worker online"
-    fleet = {"a": worker("a", 4, 4), "b": worker("b", 10, 8), "c": worker("c", 2, 0)}
-    assert present.workers_line(replace(unknown, workers=fleet)) == (
-        "3 workers online · 12 running · 4 free slots"
-    )
+    # Presence says how many slots; the jobs say what runs (presence's own count lags).
+    fleet = {"a": worker("a", 4, 0), "b": worker("b", 10, 0), "c": worker("c", 2, 0)}
+    on = [job(worker_id=w, id=uuid.uuid4()) for w in ["a"] * 4 + ["b"] * 8]
+    elsewhere = job(worker_id="gone", id=uuid.uuid4())  # its worker is not online
+    jobs = {j.id: j for j in [*on, elsewhere]}
+    snapshot = MirrorSnapshot(jobs, 1, True, None, NOW, workers=fleet)
+    assert present.workers_line(snapshot) == "3 workers online · 12 running · 4 free slots"
 
 
 def test_a_job_is_one_html_fragment_with_title_badge_times_and_bar() -> None:
