@@ -24,6 +24,8 @@ class LocalbaseProcess:
     migrations_dir: Path = ROOT / "supabase" / "migrations"
     seed: Path = ROOT / "supabase" / "seed.sql"
     extra_args: tuple[str, ...] = ()
+    #: Where it starts, as ``supabase start`` in a project: its ``supabase/config.toml``.
+    project_dir: Path = ROOT
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +65,7 @@ class LocalbaseProcess:
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.project_dir,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         stop_at_exit(self.process)

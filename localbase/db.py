@@ -30,6 +30,9 @@ from localbase.auth import Identity
 IMPERSONATED_SETTINGS = ("statement_timeout", "lock_timeout")
 #: How long a request waits for a free connection (PostgREST's db-pool-acquisition-timeout).
 ACQUIRE_TIMEOUT_SECONDS = 10.0
+#: What follows the request's schema on its ``search_path`` (PostgREST's
+#: ``db-extra-search-path`` as Supabase sets it, ``[api] extra_search_path`` in config.toml).
+DEFAULT_EXTRA_SEARCH_PATH = ("public", "extensions")
 
 _ROLE_SETTINGS_SQL = """
 select r.rolname, split_part(c.setting, '=', 1), substr(c.setting, strpos(c.setting, '=') + 1)
@@ -74,6 +77,7 @@ class RequestContext:
     headers: Mapping[str, str]
     schema: str = "public"
     read_only: bool = False
+    extra_search_path: tuple[str, ...] = DEFAULT_EXTRA_SEARCH_PATH
     legacy_claims: bool = False  # Storage also sets request.jwt.claim.* (spec §6.6)
 
 
@@ -168,7 +172,7 @@ class Database:
     async def _publish(self, conn: psycopg.AsyncConnection, ctx: RequestContext) -> None:
         claims = json.dumps(dict(ctx.identity.claims), separators=(",", ":"))
         headers = json.dumps({k.lower(): v for k, v in ctx.headers.items()})
-        search_path = f'"{ctx.schema}", "public", "extensions"'
+        search_path = search_path_setting(ctx.schema, ctx.extra_search_path)
         role = ctx.identity.role
         settings = self.role_settings.get(role, ())
         params: list[str] = [search_path, role, claims, ctx.method, ctx.path, headers]
@@ -180,6 +184,13 @@ class Database:
         if ctx.legacy_claims:
             sub = str(ctx.identity.claims.get("sub", ""))
             await conn.execute(_LEGACY_CLAIMS_SQL, (ctx.identity.role, sub, claims))
+
+
+def search_path_setting(schema: str, extra: Sequence[str]) -> str:
+    """``"schema", "public", "extensions"``: each name quoted once, in order, as PostgREST
+    sets ``search_path`` (a name listed twice is kept where it first appears)."""
+    names = dict.fromkeys((schema, *extra))
+    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
 
 
 async def _rollback(conn: psycopg.AsyncConnection) -> None:

@@ -213,14 +213,7 @@ class RestApi:
                 hint=catalog.suggest_table(schema, path),
             )
         query = parse_query(params)
-        ctx = RequestContext(
-            identity,
-            request.method,
-            request.url.path,
-            request.headers,
-            schema,
-            read_only=request.method in {"GET", "HEAD"},
-        )
+        ctx = self._context(request, identity, schema, read_only=request.method in {"GET", "HEAD"})
         if request.method in {"GET", "HEAD"}:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
             bindings = statements.Bindings()
@@ -269,6 +262,19 @@ class RestApi:
                 await self._run_write(ctx, statement, prefer, singular, "delete"), representation
             )
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+
+    def _context(
+        self, request: Request, identity: Identity, schema: str, *, read_only: bool
+    ) -> RequestContext:
+        return RequestContext(
+            identity,
+            request.method,
+            request.url.path,
+            request.headers,
+            schema,
+            read_only=read_only,
+            extra_search_path=self.exposure.extra_search_path,
+        )
 
     async def _insert(
         self,
@@ -433,9 +439,7 @@ class RestApi:
             function, arguments, query, count=prefer.count, json_arguments=method == "POST"
         )
         read_only = method != "POST" or function.volatility in {"i", "s"}
-        ctx = RequestContext(
-            identity, method, request.url.path, request.headers, schema, read_only=read_only
-        )
+        ctx = self._context(request, identity, schema, read_only=read_only)
 
         if prefer.max_affected is not None and shape != "set":
             raise RestError(

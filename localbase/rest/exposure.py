@@ -3,14 +3,13 @@
 ``[api] schemas`` lists the exposed schemas (the first is the default; a request picks another
 with ``Accept-Profile`` for GET/HEAD and ``Content-Profile`` otherwise, as ``postgrest-py``'s
 ``.schema()`` does); a schema not listed is PostgREST's **406 PGRST106**. ``[api]
-extra_search_path`` is what follows the request's schema on its ``search_path``; localbase
-always uses ``public, extensions`` (the CLI's default) and says so at start when the
-configuration asks for another. A missing file or ``[api]`` table gives the CLI's defaults.
+extra_search_path`` is what follows the request's schema on its ``search_path`` (PostgREST's
+``db-extra-search-path``; the CLI's default is ``public, extensions``). A missing file or
+``[api]`` table gives the CLI's defaults.
 """
 
 from __future__ import annotations
 
-import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import Any
 
 from starlette.responses import Response
 
+from localbase.db import DEFAULT_EXTRA_SEARCH_PATH
 from localbase.errors import LocalbaseError
 from localbase.rest.errors import RestError
 
-log = logging.getLogger("localbase.rest")
-
 DEFAULT_CONFIG = Path("supabase/config.toml")  # relative to the project, as the CLI's paths
 DEFAULT_SCHEMAS = ("public", "graphql_public")
-DEFAULT_EXTRA_SEARCH_PATH = ("public", "extensions")
 
 
 class ConfigError(LocalbaseError, ValueError):
@@ -50,18 +47,10 @@ class Exposure:
         api = config.get("api", {})
         if not isinstance(api, dict):
             raise ConfigError(f"{path}: [api] must be a table")
-        exposure = cls(
+        return cls(
             _names(api, "schemas", DEFAULT_SCHEMAS, path),
             _names(api, "extra_search_path", DEFAULT_EXTRA_SEARCH_PATH, path),
         )
-        if exposure.extra_search_path != DEFAULT_EXTRA_SEARCH_PATH:
-            log.warning(
-                "%s: [api] extra_search_path = %s is not applied; localbase puts public, "
-                "extensions after the request's schema",
-                path,
-                list(exposure.extra_search_path),
-            )
-        return exposure
 
     def schema(self, method: str, headers: Any) -> str:
         """The schema a request names in its profile header, or the default one."""
