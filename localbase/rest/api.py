@@ -435,8 +435,16 @@ class RestApi:
             function = _resolve(catalog, schema, name, body, json_body=method == "POST")
         arguments = _arguments(function, body)
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
+        rows = None
+        if embedding.needs_reader(query):
+            rows = embedding.function_rows(catalog, function, query, count=prefer.count)
         statement, shape = statements.call(
-            function, arguments, query, count=prefer.count, json_arguments=method == "POST"
+            function,
+            arguments,
+            query,
+            count=prefer.count,
+            json_arguments=method == "POST",
+            rows=rows,
         )
         read_only = method != "POST" or function.volatility in {"i", "s"}
         ctx = self._context(request, identity, schema, read_only=read_only)

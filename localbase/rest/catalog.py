@@ -36,10 +36,13 @@ select n.nspname, p.proname, p.proretset, p.provolatile, p.pronargdefaults,
        coalesce(p.proargnames, '{}'), coalesce(p.proargmodes::text[], '{}'),
        format_type(p.prorettype, null), rt.typtype, rt.typrelid <> 0 or rt.oid = 'record'::regtype,
        coalesce(array(select t.typrelid <> 0 from unnest(p.proargtypes) with ordinality x(oid, n)
-                      join pg_type t on t.oid = x.oid order by x.n), '{}')
+                      join pg_type t on t.oid = x.oid order by x.n), '{}'),
+       rn.nspname, coalesce(rc.relname, rt.typname)
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
+left join pg_class rc on rc.oid = rt.typrelid
+left join pg_namespace rn on rn.oid = rc.relnamespace
 where n.nspname = any(%s) and p.prokind = 'f'
 """
 
@@ -79,6 +82,12 @@ class Function:
     returns_composite: bool
     return_type: str
     volatility: str  # "i" | "s" | "v"
+    #: The relation whose row type the function returns (``setof books``, ``returns books``):
+    #: its result has that relation's relationships.
+    return_relation: tuple[str, str] | None = None
+    #: The name PostgREST embeds from: the returned relation's or composite type's name
+    #: (``record`` for ``returns table(…)``), else the function's own.
+    origin_name: str = ""
 
     @property
     def returns_void(self) -> bool:
@@ -134,11 +143,14 @@ class Catalog:
         foreign_keys = await (await conn.execute(relationships.FOREIGN_KEYS_SQL)).fetchall()
         cur = await conn.execute(relationships.VIEW_COLUMNS_SQL, (list(schemas),))
         views = await cur.fetchall()
+        cur = await conn.execute(relationships.COMPUTED_SQL, (list(schemas),))
+        computed = await cur.fetchall()
         catalog.relationships = relationships.build(
             foreign_keys,
             {k: t.primary_key for k, t in catalog.tables.items()},
             views,
             schemas,
+            computed,
         )
         return catalog
 
@@ -167,6 +179,8 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
         _typtype,
         composite,
         composite_args,
+        relation_schema,
+        type_name,
     ) = row
     assert isinstance(in_types, list)
     assert isinstance(names, list)
@@ -182,6 +196,7 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
         Parameter(str(n), str(t), i >= first_default, bool(c))
         for i, (n, t, c) in enumerate(zip(in_names, in_types, composite_args, strict=False))
     )
+    relation = None if relation_schema is None else (str(relation_schema), str(type_name))
     return Function(
         str(schema),
         str(name),
@@ -190,4 +205,6 @@ def _function_from_row(row: tuple[object, ...]) -> Function:
         bool(composite),
         str(rettype),
         str(volatility),
+        relation if composite else None,
+        str(type_name) if composite else str(name),
     )

@@ -11,7 +11,11 @@ Each embed is a lateral subquery of its parent row:
 
 The child subquery carries the embed's own filters, order, limit and offset
 (``author.name=eq.x``, ``books.order=title.desc``, ``books.limit=2``), and nests further.
-``order=author(name)`` orders parents by a column of a to-one embed.
+``order=author(name)`` orders parents by a column of a to-one embed. A computed relationship's
+child is its function called with the parent row (``fn(row(…)::parent)``).
+
+The rows may come from elsewhere than the table: a write's ``returning`` (``after_write``) or a
+function returning the table's rows (``function_rows``: ``rpc/fn?select=*,author(*)``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from localbase.rest import relationships
-from localbase.rest.catalog import Catalog, Table
+from localbase.rest.catalog import Catalog, Function, Table
 from localbase.rest.errors import RestError
 from localbase.rest.query import (
     CountItem,
@@ -35,7 +39,7 @@ from localbase.rest.query import (
     SelectItem,
 )
 from localbase.rest.relationships import Relationship
-from localbase.rest.statements import Bindings, Builder, aggregate, limit_offset
+from localbase.rest.statements import Bindings, Builder, FunctionRows, aggregate, limit_offset
 
 
 @dataclass
@@ -198,6 +202,8 @@ class Reader:
     ) -> tuple[sql.Composable, list[sql.Composable]]:
         """The child's FROM item and the conditions tying it to the parent row."""
         child = sql.Identifier(alias)
+        if rel.function is not None:
+            return _computed_source(rel.function, parent, child), []
         source: sql.Composable = sql.SQL("{}.{} as {}").format(
             sql.Identifier(table.schema), sql.Identifier(table.name), child
         )
@@ -251,15 +257,37 @@ class Reader:
         alias = self.next_alias()
         source, conditions = self._join(child_table, alias, rel, builder)
         column = Builder(child_table, alias, self.bindings).field(term.field)
-        value = sql.SQL("(select {} from {} where {})").format(
-            column, source, sql.SQL(" and ").join(conditions)
+        where = (
+            sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
         )
+        value = sql.SQL("(select {} from {}{})").format(column, source, where)
         return value + sql.SQL(direction)
 
     def check_paths(self) -> None:
         for path in self.query.embedded:
             if path not in self.visited:
                 raise not_embedded(path[-1])
+
+
+def _computed_source(
+    function: relationships.QualifiedName, parent: Builder, child: sql.Identifier
+) -> sql.Composable:
+    """``fn(row(<parent columns>)::parent_type) as child``: the parent row spelled out column
+    by column, so that it has the parent's type whatever its rows come from (a table, a write's
+    ``returning``, a function's result)."""
+    table = parent.table
+    assert table is not None
+    row = sql.SQL(", ").join(
+        sql.SQL("{}.{}").format(parent.alias, sql.Identifier(name)) for name in table.columns
+    )
+    return sql.SQL("{}.{}(row({})::{}.{}) as {}").format(
+        sql.Identifier(function[0]),
+        sql.Identifier(function[1]),
+        row,
+        sql.Identifier(table.schema),
+        sql.Identifier(table.name),
+        child,
+    )
 
 
 def not_embedded(name: str) -> RestError:
@@ -325,12 +353,14 @@ def read(
     source: sql.Composable | None = None,
     bindings: Bindings | None = None,
     csv: bool = False,
+    schema: str | None = None,
 ) -> sql.Composable:
     """The whole read as one statement: total (when counted), page size and JSON body.
 
-    ``source`` replaces the table (``pgrst_mutation``: the rows a write returned)."""
+    ``source`` replaces the table (a function call returning its rows); relationships are
+    looked up in ``schema`` (the function's), by default the table's."""
     bindings = bindings if bindings is not None else Bindings()
-    reader = Reader(catalog, table.schema, query, bindings)
+    reader = Reader(catalog, schema or table.schema, query, bindings)
     relation = source or sql.SQL("{}.{}").format(
         sql.Identifier(table.schema), sql.Identifier(table.name)
     )
@@ -385,3 +415,56 @@ def after_write(
         ).format(write=write, main=main, inserted=inserted)
 
     return shape
+
+
+def needs_reader(query: ReadQuery) -> bool:
+    """Whether a function's result must be read with embedding: embeds or counts in
+    ``select``, parameters of embeds, or an order by an embed's column."""
+    return (
+        has_embeds(query.select)
+        or bool(query.embedded)
+        or any(term.relation is not None for term in query.order)
+    )
+
+
+def function_rows(
+    catalog: Catalog, function: Function, query: ReadQuery, *, count: bool
+) -> FunctionRows | None:
+    """How the result of a function returning a table's (or view's) rows is read when the
+    request embeds: as that table, its rows being the call's. A function returning anything
+    else (a scalar, ``table(…)``, a record) has no relationships: PGRST200, as PostgREST says
+    it, naming the function's return type (or the function). None: nothing to embed in a
+    single value (its ``select`` plays no part)."""
+    relation = function.return_relation
+    table = catalog.tables.get(relation) if relation is not None else None
+    if table is None:
+        if not function.returns_composite and not any(isinstance(i, Embed) for i in query.select):
+            return None
+        raise _no_relationships(catalog, function, query)
+
+    def rows(call: sql.Composable, bindings: Bindings) -> sql.Composable:
+        return read(
+            catalog,
+            table,
+            query,
+            count=count,
+            source=call,
+            bindings=bindings,
+            schema=function.schema,
+        )
+
+    return rows
+
+
+def _no_relationships(catalog: Catalog, function: Function, query: ReadQuery) -> RestError:
+    embed = next((item for item in query.select if isinstance(item, Embed)), None)
+    if embed is not None:
+        return relationships.no_relationship(
+            catalog.relationships, function.schema, function.origin_name, embed.name, embed.hint
+        )
+    related = [term.relation for term in query.order if term.relation is not None]
+    if query.embedded or related:
+        return not_embedded(related[0] if related else min(query.embedded)[-1])
+    return RestError(
+        400, "PGRST100", "localbase does not count rows in the result of this function"
+    )

@@ -10,6 +10,12 @@ From every foreign key ``child(cols) → parent(fcols)``:
 * a view that passes a table's key columns through under the same names has the table's
   relationships too (the simple ``select … from table`` views).
 
+Functions add computed relationships: ``fn(parent) returns setof child`` in an exposed schema
+relates ``parent`` to ``child`` under the name ``fn``, to-many, or to-one when it returns a
+single row (``returns child``, or ``setof child rows 1``). A computed relationship replaces the
+detected ones from ``parent`` to a relation named like the function (``authors(books)``
+overrides the foreign keys from books to authors, and so settles their ambiguity).
+
 Errors are PostgREST's PGRST200 (no relationship) and PGRST201 (more than one), with its
 message, details and hint texts.
 """
@@ -68,6 +74,21 @@ where vn.nspname = any(%s)
 group by 1, 2, 3, 4
 """
 
+#: Computed relationships: functions of one table-row argument returning a relation's rows.
+_RELATION_KINDS = "('r', 'v', 'm', 'f', 'p')"
+COMPUTED_SQL = f"""
+select n.nspname, p.proname, an.nspname, ac.relname, rn.nspname, rc.relname,
+       not p.proretset or p.prorows = 1
+from pg_proc p
+join pg_namespace n on n.oid = p.pronamespace
+join pg_class ac on ac.reltype = p.proargtypes[0] and ac.relkind in {_RELATION_KINDS}
+join pg_namespace an on an.oid = ac.relnamespace
+join pg_class rc on rc.reltype = p.prorettype and rc.relkind in {_RELATION_KINDS}
+join pg_namespace rn on rn.oid = rc.relnamespace
+where p.pronargs = 1 and p.prokind = 'f' and n.nspname = any(%s)
+order by n.nspname, p.proname, an.nspname, ac.relname
+"""
+
 QualifiedName = tuple[str, str]
 Pairs = tuple[tuple[str, str], ...]
 
@@ -90,6 +111,8 @@ class Relationship:
     columns: Pairs  # (origin column, foreign column); empty for many-to-many
     junction: Junction | None = None
     foreign_is_view: bool = False
+    #: A computed relationship's function: ``function(origin row)`` returns the foreign rows.
+    function: QualifiedName | None = None
 
     @property
     def to_one(self) -> bool:
@@ -100,7 +123,10 @@ class Relationship:
         return self.origin == self.foreign
 
     def summary(self) -> dict[str, str]:
-        """The ``details`` entry of a PGRST201 error."""
+        """The ``details`` entry of a PGRST201 error (empty for a computed relationship, as
+        PostgREST's)."""
+        if self.function is not None:
+            return {}
         embedding = f"{self.origin[1]} with {self.foreign[1]}"
         if self.junction is not None:
             j = self.junction
@@ -116,6 +142,8 @@ class Relationship:
         return {"cardinality": self.cardinality, "embedding": embedding, "relationship": how}
 
     def hint_name(self) -> str:
+        if self.function is not None:
+            return ""
         via = self.junction.table[1] if self.junction is not None else self.constraint
         return f"'{self.foreign[1]}!{via}'"
 
@@ -125,6 +153,8 @@ def _cols(names: Iterable[str]) -> str:
 
 
 ForeignKeyRow = tuple[str, str, str, str, str, Sequence[Sequence[str]], bool]
+#: function schema, name, argument relation schema, name, result relation schema, name, to-one
+ComputedRow = tuple[str, str, str, str, str, str, bool]
 
 
 def build(
@@ -132,8 +162,10 @@ def build(
     primary_keys: dict[QualifiedName, tuple[str, ...]],
     views: Iterable[tuple[str, str, str, str, Sequence[str]]],
     exposed: Sequence[str],
+    computed: Iterable[ComputedRow] = (),
 ) -> dict[QualifiedName, list[Relationship]]:
-    """Every relationship, by origin, whose both ends are in an exposed schema."""
+    """Every relationship, by origin, whose both ends are in an exposed schema; computed
+    relationships replace the detected ones they are named after."""
     direct: list[Relationship] = []
     for schema, table, fschema, ftable, constraint, pairs, unique in foreign_keys:
         cols = tuple((str(a), str(b)) for a, b in pairs)
@@ -141,12 +173,27 @@ def build(
         direct.append(Relationship((schema, table), (fschema, ftable), kind, constraint, cols))
     direct += _view_relationships(direct, list(views))
     rels = direct + [_inverse(r) for r in direct] + _many_to_many(direct, primary_keys)
+    functions = [_computed(row) for row in computed]
+    overridden = {(rel.origin, rel.function) for rel in functions}
+    rels = [rel for rel in rels if (rel.origin, rel.foreign) not in overridden] + functions
     by_origin: dict[QualifiedName, list[Relationship]] = {}
     for rel in rels:
         junction_ok = rel.junction is None or rel.junction.table[0] in exposed
         if rel.origin[0] in exposed and rel.foreign[0] in exposed and junction_ok:
             by_origin.setdefault(rel.origin, []).append(rel)
     return by_origin
+
+
+def _computed(row: ComputedRow) -> Relationship:
+    schema, name, oschema, origin, fschema, foreign, to_one = row
+    return Relationship(
+        (str(oschema), str(origin)),
+        (str(fschema), str(foreign)),
+        "many-to-one" if to_one else "one-to-many",
+        "",
+        (),
+        function=(str(schema), str(name)),
+    )
 
 
 def _inverse(rel: Relationship) -> Relationship:
@@ -216,7 +263,7 @@ def find(
 ) -> Relationship:
     """The one relationship ``origin → target`` (with ``hint``), or PGRST200 / PGRST201."""
     candidates = relationships.get((schema, origin), [])
-    matches = [rel for rel in candidates if _matches(rel, target, hint)]
+    matches = [rel for rel in candidates if _matches(rel, schema, target, hint)]
     if len(matches) == 1:
         return matches[0]
     if matches:
@@ -230,8 +277,19 @@ def find(
             + ", ".join(rel.hint_name() for rel in matches)
             + ". Find the desired relationship in the 'details' key.",
         )
+    raise no_relationship(relationships, schema, origin, target, hint)
+
+
+def no_relationship(
+    relationships: dict[QualifiedName, list[Relationship]],
+    schema: str,
+    origin: str,
+    target: str,
+    hint: str | None,
+) -> RestError:
+    """PGRST200: nothing relates ``origin`` to ``target``."""
     using = f"' using the hint '{hint}" if hint else ""
-    raise RestError(
+    return RestError(
         400,
         "PGRST200",
         f"Could not find a relationship between '{origin}' and '{target}' in the schema cache",
@@ -245,7 +303,9 @@ def _single(columns: Pairs, side: int) -> str | None:
     return columns[0][side] if len(columns) == 1 else None
 
 
-def _matches(rel: Relationship, target: str, hint: str | None) -> bool:
+def _matches(rel: Relationship, schema: str, target: str, hint: str | None) -> bool:
+    if rel.function is not None:  # by the function's name only; hints play no part
+        return rel.function == (schema, target)
     foreign = rel.foreign[1]
     junction = rel.junction
     if rel.is_self and junction is None:

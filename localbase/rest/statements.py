@@ -264,15 +264,16 @@ def _returning(
     return sql.SQL(" returning ") + builder.select_list(columns_only(query.select))
 
 
+#: Reads a function's rows (given its call and the statement's bindings) with embedded
+#: resources: the statement's result.
+FunctionRows = Callable[[sql.Composable, Bindings], sql.Composable]
+
+
 def columns_only(items: Sequence[Item]) -> list[SelectItem]:
-    """The select list of a result that cannot embed (an RPC's rows)."""
+    """The select list of a result read without embedding."""
     plain = [item for item in items if isinstance(item, SelectItem)]
-    if len(plain) != len(items):
-        raise RestError(
-            400,
-            "PGRST100",
-            "localbase does not embed resources or count rows in the result of a function",
-        )
+    if len(plain) != len(items):  # pragma: no cover - such reads are embedding's
+        raise RestError(400, "PGRST100", "embedded resources need a relation's rows")
     return plain
 
 
@@ -447,8 +448,12 @@ def call(
     *,
     count: bool,
     json_arguments: bool = False,
+    rows: FunctionRows | None = None,
 ) -> tuple[Statement, str]:
-    """The call statement and the result shape: "void", "scalar", "object" or "set"."""
+    """The call statement and the result shape: "void", "scalar", "object" or "set".
+
+    ``rows`` reads the result of a function returning a table's rows when the request embeds
+    resources in it."""
     builder = Builder(None, function.name)
     args = []
     for parameter in function.parameters:
@@ -472,6 +477,9 @@ def call(
     if not function.returns_set and not function.returns_composite:
         statement = sql.SQL("select to_json({})::text").format(invocation)
         return builder.statement(statement), "scalar"
+    shape = "set" if function.returns_set else "object"
+    if rows is not None:
+        return builder.statement(rows(invocation, builder.bindings)), shape
     relation = sql.SQL("{} as {}").format(invocation, builder.alias)
     if function.returns_composite:
         select = builder.select_list(columns_only(query.select))
@@ -492,5 +500,4 @@ def call(
             "coalesce((select json_agg({alias}) from pgrst_source), '[]')::text as body, null"
         ).format(source=source, total=count_sql or sql.SQL("null::bigint"), alias=builder.alias)
         return builder.statement(scalars), "set"
-    shape = "set" if function.returns_set else "object"
     return builder.statement(aggregate(source, count_sql)), shape
