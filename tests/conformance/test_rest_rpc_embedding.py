@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from postgrest import CountMethod
 from postgrest.exceptions import APIError
 
@@ -233,3 +235,51 @@ def test_bad_embeds_are_client_errors(http: httpx.Client) -> None:
     )
     assert unselected.status_code == 400
     assert unselected.json()["code"] == "PGRST108"
+
+
+pieces = st.sampled_from(
+    [
+        AUTHORS,
+        TAGS,
+        NOTES,
+        BOOKS,
+        "title",
+        "id",
+        "name",
+        "*",
+        "(",
+        ")",
+        ",",
+        ":",
+        "!inner",
+        "...",
+        "count",
+        "count()",
+        '"',
+        "->",
+        "é",
+        " ",
+        ".",
+    ]
+)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(select=st.lists(pieces, max_size=12).map("".join), post=st.booleans())
+def test_fuzzed_select_on_a_function_never_gets_a_server_error(
+    http: httpx.Client, select: str, post: bool
+) -> None:
+    calls = {
+        BOOKS_BY: {"author_name": "ann"},
+        BOOK: {"book_id": "1"},
+        BOOK_COUNT: {},
+        BOOK_ROWS: {},
+    }
+    for function, arguments in calls.items():
+        if post:
+            response = http.post(f"/rpc/{function}", params={"select": select}, json=arguments)
+        else:
+            response = http.get(f"/rpc/{function}", params={**arguments, "select": select})
+        assert response.status_code < 500, (function, select, response.text)
