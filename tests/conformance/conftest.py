@@ -1,4 +1,5 @@
-"""Fixtures of the Storage conformance tests: buckets with unique ids, and folder policies."""
+"""Fixtures of the conformance tests: raw HTTP to /rest/v1, and for Storage buckets with unique
+ids and folder policies."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+import httpx
 import pytest
 from storage3.types import CreateOrUpdateBucketOptions
 
+from devstack.localbase import LocalbaseProcess
 from supabase import Client
 from tests.helpers import BucketFactory
+
+
+@pytest.fixture(scope="session")
+def rest_http(localbase: LocalbaseProcess) -> Iterator[httpx.Client]:
+    """Raw HTTP to /rest/v1 with the service key, for what the clients cannot say."""
+    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
+    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture

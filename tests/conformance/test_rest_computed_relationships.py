@@ -85,11 +85,9 @@ def db(studio: None, service_client: Client) -> Client:
     return service_client
 
 
-@pytest.fixture(scope="module")
-def http(localbase: LocalbaseProcess, studio: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+@pytest.fixture
+def http(rest_http: httpx.Client, studio: None) -> httpx.Client:
+    return rest_http
 
 
 def test_to_one_with_rows_1_and_without_setof(db: Client) -> None:

@@ -288,11 +288,9 @@ def _get(localbase: LocalbaseProcess, table: str, **params: str) -> httpx.Respon
     return httpx.get(f"{localbase.url}/rest/v1/{table}", params=params, headers=headers)
 
 
-@pytest.fixture(scope="module")
-def http(localbase: LocalbaseProcess, library: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+@pytest.fixture
+def http(rest_http: httpx.Client, library: None) -> httpx.Client:
+    return rest_http
 
 
 pieces = st.sampled_from(

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from devstack.localbase import LocalbaseProcess
 
 ROWS = [
     {"id": i, "n": (i * 7) % 11 - 5, "s": s, "tags": tags}
@@ -59,11 +57,9 @@ def fuzz_table(admin_sql: Callable[[str], None]) -> None:
     admin_sql(f"insert into public.fuzz_items (id, n, s, tags) values {values}")
 
 
-@pytest.fixture(scope="module")
-def http(localbase: LocalbaseProcess, fuzz_table: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+@pytest.fixture
+def http(rest_http: httpx.Client, fuzz_table: None) -> httpx.Client:
+    return rest_http
 
 
 def assert_clean(response: httpx.Response) -> None:

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from postgrest.exceptions import APIError
 
-from devstack.localbase import LocalbaseProcess
 from supabase import Client
 
 TABLE = f"media{uuid.uuid4().hex[:6]}"
@@ -28,10 +27,8 @@ def items(admin_sql: Callable[[str], None]) -> Iterator[None]:
 
 
 @pytest.fixture
-def http(localbase: LocalbaseProcess, items: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+def http(rest_http: httpx.Client, items: None) -> httpx.Client:
+    return rest_http
 
 
 def test_csv(service_client: Client, items: None) -> None:

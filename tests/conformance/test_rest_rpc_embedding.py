@@ -91,11 +91,9 @@ def db(library: None, service_client: Client) -> Client:
     return service_client
 
 
-@pytest.fixture(scope="module")
-def http(localbase: LocalbaseProcess, library: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+@pytest.fixture
+def http(rest_http: httpx.Client, library: None) -> httpx.Client:
+    return rest_http
 
 
 def test_set_returning_function_embeds_its_tables_relationships(db: Client) -> None:

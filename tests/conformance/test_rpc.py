@@ -11,7 +11,6 @@ import httpx
 import pytest
 from postgrest.exceptions import APIError
 
-from devstack.localbase import LocalbaseProcess
 from supabase import Client
 
 P = f"rpc{uuid.uuid4().hex[:6]}"
@@ -58,10 +57,8 @@ def db(functions: None, service_client: Client) -> Client:
 
 
 @pytest.fixture
-def http(localbase: LocalbaseProcess, functions: None) -> Iterator[httpx.Client]:
-    headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
-    with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
-        yield client
+def http(rest_http: httpx.Client, functions: None) -> httpx.Client:
+    return rest_http
 
 
 def test_composite_argument_from_a_json_object(db: Client) -> None:
