@@ -97,6 +97,28 @@ def workers(
             worker.stop()
 
 
+def timed_starts(
+    root: Path, count: int, project: Path | None = None
+) -> tuple[list[float], list[float]]:
+    """Seconds until /health answers: ``count`` cold starts (initdb, bootstrap, migrations,
+    seed), each followed by a warm start of the same data dir. ``project``: the tree whose
+    localbase, migrations and seed run (default this one)."""
+    cold: list[float] = []
+    warm: list[float] = []
+    for i in range(count):
+        stack = LocalbaseProcess(root / f"start{i}")
+        if project is not None:
+            stack.project_dir = project
+            stack.migrations_dir = project / "supabase" / "migrations"
+            stack.seed = project / "supabase" / "seed.sql"
+        for samples in (cold, warm):
+            began = time.perf_counter()
+            stack.start()
+            samples.append(time.perf_counter() - began)
+            stack.stop()
+    return cold, warm
+
+
 def sql(stack: LocalbaseProcess, statement: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(stack.db_dsn, autocommit=True) as conn:
         cur = conn.execute(statement.encode() if not params else statement, params or None)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from common import run
+from common import run, timed_starts
 
 from devstack.localbase import LocalbaseProcess
 from localbase.rest.errors import RestError
@@ -56,21 +56,6 @@ EMBED_SELECT = "id,name,bench_children(id,name)"
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def timed_starts(root: Path, count: int) -> tuple[list[float], list[float]]:
-    cold, warm = [], []
-    for i in range(count):
-        stack = LocalbaseProcess(root / f"start{i}")
-        began = time.perf_counter()
-        stack.start()
-        cold.append(time.perf_counter() - began)
-        stack.stop()
-        began = time.perf_counter()
-        stack.start()
-        warm.append(time.perf_counter() - began)
-        stack.stop()
-    return cold, warm
 
 
 def latencies(stack: LocalbaseProcess, requests: int) -> dict[str, list[float]]:
