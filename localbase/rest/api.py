@@ -541,8 +541,10 @@ def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: 
             "PGRST203",
             "Could not choose the best candidate function between: "
             + ", ".join(
-                f"{schema}.{name}({', '.join(f'{p.name} => {p.type}' for p in f.parameters)})"
-                for f in matches
+                sorted(
+                    f"{schema}.{name}({', '.join(f'{p.name} => {p.type}' for p in f.parameters)})"
+                    for f in matches
+                )
             ),
             hint="Try renaming the parameters or the function itself in the database so "
             "function overloading can be resolved",
@@ -559,7 +561,7 @@ def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: 
         f"Could not find the function {signature} in the schema cache",
         f"Searched for the function {schema}.{name} {with_params}{unnamed}, but no matches "
         "were found in the schema cache.",
-        catalog.suggest_function(schema, name),
+        catalog.suggest_function(schema, name, names),
     )
 
 

@@ -7,6 +7,7 @@ the bootstrap's DDL event triggers send after every ``CREATE``/``ALTER``/``DROP`
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -159,10 +160,30 @@ class Catalog:
         close = difflib.get_close_matches(name, names, n=1)
         return f"Perhaps you meant the table '{schema}.{close[0]}'" if close else None
 
-    def suggest_function(self, schema: str, name: str) -> str | None:
-        names = [f for (s, f) in self.functions if s == schema]
-        close = difflib.get_close_matches(name, names, n=1)
-        return f"Perhaps you meant to call the function {schema}.{close[0]}" if close else None
+    def suggest_function(self, schema: str, name: str, arguments: set[str]) -> str | None:
+        """PostgREST's hint for a call that matched nothing: when functions of that name are
+        exposed, the closest of their parameter lists; otherwise the closest other name. A
+        function PostgREST would not expose is not suggested."""
+        overloads = [f for f in self.functions.get((schema, name), []) if f.exposed]
+        if overloads:
+            lists = [_parameter_list([p.name for p in f.parameters]) for f in overloads]
+            close = difflib.get_close_matches(_parameter_list(arguments), lists, n=1)
+            suggestion = f"{name}{close[0]}" if close else None
+        else:
+            names = [
+                key[1]
+                for key, functions in self.functions.items()
+                if key[0] == schema and any(f.exposed for f in functions)
+            ]
+            close = difflib.get_close_matches(name, names, n=1)
+            suggestion = close[0] if close else None
+        if suggestion is None:
+            return None
+        return f"Perhaps you meant to call the function {schema}.{suggestion}"
+
+
+def _parameter_list(names: Iterable[str]) -> str:
+    return "(" + ", ".join(sorted(names)) + ")"
 
 
 def _function_from_row(row: tuple[object, ...]) -> Function:

@@ -78,7 +78,29 @@ def test_ambiguous_overloads_say_pgrst203(db: Client) -> None:
     with pytest.raises(APIError) as info:
         db.rpc(f"{P}_pair", {"a": 1}).execute()
     assert info.value.code == "PGRST203"
-    assert f"public.{P}_pair(a => integer)" in info.value.message
+    assert info.value.message == (
+        "Could not choose the best candidate function between: "
+        f"public.{P}_pair(a => integer), public.{P}_pair(a => text)"
+    )
+
+
+def test_the_hint_suggests_parameters_of_the_same_name_or_another_exposed_name(
+    db: Client,
+) -> None:
+    """PostgREST's hint: for a name it knows, the closest parameter list of its overloads (or
+    none); for a name it does not, the closest other exposed function — never one it hides."""
+    with pytest.raises(APIError) as close_params:
+        db.rpc(f"{P}_get_messages", {"channel_rows": {}}).execute()
+    assert close_params.value.hint == (
+        f"Perhaps you meant to call the function public.{P}_get_messages(channel_row)"
+    )
+    with pytest.raises(APIError) as nothing_close:
+        db.rpc(f"{P}_two", {"unrelated_argument": 1}).execute()
+    assert nothing_close.value.hint is None
+    with pytest.raises(APIError) as hidden:
+        db.rpc(f"{P}_only_int", {"": 1}).execute()  # not exposed: another name is offered
+    assert hidden.value.hint is not None
+    assert f"{P}_only_int" not in hidden.value.hint
 
 
 def test_missing_function_text(db: Client) -> None:
