@@ -64,7 +64,8 @@ def _is_count(item: SelectItem) -> bool:
 
 
 class Reader:
-    """Builds the select of one request; embedded aliases are ``pgrst_1``, ``pgrst_2``…"""
+    """Builds the select of one request. An embedded table's alias is its name and a number
+    (``messages_1``), as PostgREST names it, so PostgreSQL's messages read the same."""
 
     def __init__(
         self,
@@ -85,9 +86,9 @@ class Reader:
         self.counter = 0
         self.visited: set[tuple[str, ...]] = {()}
 
-    def next_alias(self) -> str:
+    def next_alias(self, table: Table) -> str:
         self.counter += 1
-        return f"pgrst_{self.counter}"
+        return f"{table.name}_{self.counter}"
 
     # -- one level ---------------------------------------------------------------------------
     def relation(
@@ -147,8 +148,16 @@ class Reader:
                 f"'{table.name}' and '{embed.name}' do not form a many-to-one or one-to-one "
                 "relationship",
             )
+        if embed.key in out.embeds:
+            # PostgREST names each embed's lateral join after the parent and the embed, so the
+            # same key twice at one level is PostgreSQL's duplicate alias error.
+            raise RestError(
+                400,
+                "42712",
+                f'table name "{table.name}_{embed.key}_{len(path) + 1}" specified more than once',
+            )
         out.embeds[embed.key] = (embed, rel, child_table)
-        child_alias = self.next_alias()
+        child_alias = self.next_alias(child_table)
         child_path = (*path, embed.key)
         inner = self.subquery(child_table, child_alias, embed.select, child_path, rel, builder)
         lateral = sql.Identifier(child_alias + "_rel")
@@ -163,12 +172,13 @@ class Reader:
                 inner
             )
             condition = sql.SQL("true")
-            out.select.append(sql.SQL("{}.body as {}").format(lateral, sql.Identifier(embed.key)))
         else:
             body = sql.SQL(
                 "(select coalesce(json_agg(pgrst_row), '[]') as body from ({}) pgrst_row)"
             ).format(inner)
             condition = sql.SQL("json_array_length({}.body) > 0").format(lateral)
+        if embed.select and not embed.spread:
+            # An empty embed (``author()``) only joins, for !inner and filters: not in the body.
             out.select.append(sql.SQL("{}.body as {}").format(lateral, sql.Identifier(embed.key)))
         if inner_join:
             join = sql.SQL(" join lateral {} as {} on {}").format(body, lateral, condition)
@@ -254,7 +264,7 @@ class Reader:
                 f"'{table.name}' and '{embed.name}' do not form a many-to-one or one-to-one "
                 "relationship",
             )
-        alias = self.next_alias()
+        alias = self.next_alias(child_table)
         source, conditions = self._join(child_table, alias, rel, builder)
         column = Builder(child_table, alias, self.bindings).field(term.field)
         where = (

@@ -459,7 +459,7 @@ def _parse_embed(raw: str, source: str, depth: int) -> Embed:
             hint = param
     return Embed(
         _unquote(name),
-        tuple(_parse_items(body, source, depth + 1)),
+        tuple(_parse_items(body, source, depth + 1)) if body.strip() else (),
         _unquote(alias) if alias else None,
         _unquote(hint) if hint else None,
         join,

@@ -156,6 +156,40 @@ def test_inner_join_and_embedded_filters(db: Client) -> None:
     assert with_books == [{"name": "bob", BOOKS: [{"title": "b1"}]}]
 
 
+def test_an_empty_embed_filters_without_appearing(db: Client) -> None:
+    """``author()`` joins for !inner and its filters but adds nothing to the body."""
+    rows = (
+        db.table(BOOKS)
+        .select(f"title,{AUTHORS}!author_id!inner()")
+        .eq(f"{AUTHORS}.name", "bob")
+        .execute()
+        .data
+    )
+    assert rows == [{"title": "b1"}]
+    everything = db.table(BOOKS).select(f"title,{TAGS}()").order("id").execute().data
+    assert everything == [{"title": "a1"}, {"title": "a2"}, {"title": "b1"}]
+
+
+def test_the_same_embed_twice_and_postgres_errors_name_postgrests_aliases(
+    http: httpx.Client,
+) -> None:
+    twice = http.get(
+        f"/{BOOKS}", params={"select": f"{AUTHORS}!author_id(*),{AUTHORS}!editor_id(*)"}
+    )
+    assert twice.status_code == 400
+    assert twice.json()["code"] == "42712"
+    assert twice.json()["message"] == (f'table name "{BOOKS}_{AUTHORS}_1" specified more than once')
+    aliased = http.get(
+        f"/{BOOKS}",
+        params={"select": f"a:{AUTHORS}!author_id(name),e:{AUTHORS}!editor_id(name)", "id": "eq.1"},
+    )
+    assert aliased.json() == [{"a": {"name": "ann"}, "e": {"name": "bob"}}]
+    missing = http.get(f"/{AUTHORS}", params={"select": f"name,{BOOKS}!author_id(nothing)"})
+    assert missing.status_code == 400
+    assert missing.json()["code"] == "42703"
+    assert missing.json()["message"] == f"column {BOOKS}_1.nothing does not exist"
+
+
 def test_embedded_order_limit_offset_and_or(db: Client) -> None:
     rows = (
         db.table(AUTHORS)
