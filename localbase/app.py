@@ -133,8 +133,9 @@ def _side_task_done(task: asyncio.Task[None]) -> None:
 
 
 async def _watch_schema(dsn: str, rest: RestApi, db: Database) -> None:
-    """Reload the REST schema cache and the role settings on ``NOTIFY pgrst`` (sent by the DDL
-    event triggers; ``notify pgrst, 'reload config'`` after ``alter role … set``)."""
+    """Reload the REST schema cache, PostgREST's in-database configuration and the role
+    settings on ``NOTIFY pgrst`` (sent by the DDL event triggers; ``notify pgrst, 'reload
+    config'`` after ``alter role … set``)."""
     backoff = 0.1
     while True:
         try:

@@ -19,6 +19,7 @@ from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, req
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
 from localbase.rest import embedding, media, statements
 from localbase.rest.catalog import Catalog, Function, Table
+from localbase.rest.config import InDatabaseConfig
 from localbase.rest.errors import (
     JSON_TYPE,
     RestError,
@@ -137,9 +138,13 @@ class RestApi:
         self.db = db
         self.exposure = Exposure.from_config() if exposure is None else exposure
         self._catalog: Catalog | None = None
+        #: The in-database configuration, loaded with the catalog.
+        self.config = InDatabaseConfig()
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
+        """Forget the schema cache and the in-database configuration (``NOTIFY pgrst``, both
+        ``'reload schema'`` and ``'reload config'``); the next request loads them again."""
         self._catalog = None
 
     async def reload(self) -> Catalog:
@@ -152,6 +157,7 @@ class RestApi:
             async with self._lock:
                 if self._catalog is None:
                     async with self.db.connection() as conn:
+                        self.config = await InDatabaseConfig.load(conn)
                         self._catalog = await Catalog.load(conn, self.exposure.schemas)
                 catalog = self._catalog
         return catalog
