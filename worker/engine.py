@@ -403,8 +403,11 @@ class Worker:
                 error=repr(exc)[:200],
             )
         finally:
-            self.progress.forget(job.id)
-            self.running.pop(job.id, None)
+            # Once its stop is recorded the job may be claimed again, here too, before this
+            # attempt gets here: leave a newer attempt's entry alone.
+            if self.running.get(job.id) is running:
+                self.progress.forget(job.id)
+                del self.running[job.id]
             self._presence_changed()
             self.wake.set()
 

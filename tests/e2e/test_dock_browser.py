@@ -67,7 +67,10 @@ def demo_worker(
     """A worker for the demo jobs (``process_document`` is left to the tests' own worker)."""
     log = tmp_path_factory.mktemp("worker") / "demo.log"
     worker = WorkerProcess(
-        localbase, log, "w-e2e-demo", ("--concurrency", "4", "--job-types", DEMO_TYPES)
+        localbase,
+        log,
+        "w-e2e-demo",
+        ("--concurrency", "4", "--job-types", DEMO_TYPES, "--log-level", "DEBUG"),
     ).start()
     yield worker
     worker.stop()
