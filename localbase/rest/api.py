@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.string import TextLoader
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -194,14 +195,17 @@ class RestApi:
     async def _dispatch(self, request: Request, identity: Identity) -> Response:
         path = request.path_params["path"].strip("/")
         schema = self.exposure.schema(request.method, request.headers)
-        representation = media.negotiate(request.headers.get("accept", "*/*"))
-        singular = representation.singular
-        params = request.query_params.multi_items()
         catalog = await self.catalog()
+        representation = media.negotiate(
+            request.headers.get("accept", "*/*"), plans=self.config.db_plan_enabled
+        )
+        singular = representation.singular
+        plan = representation.plan
+        params = request.query_params.multi_items()
         if path.startswith("rpc/"):
             function_name = path.removeprefix("rpc/")
             response = await self._rpc(
-                request, identity, schema, catalog, function_name, params, singular
+                request, identity, schema, catalog, function_name, params, singular, plan
             )
             return _represent(response, representation)
         if not path or "/" in path:
@@ -226,9 +230,11 @@ class RestApi:
             csv = representation.kind == "csv"
             exact = prefer.count and prefer.count_method != "planned"
             read = embedding.read(catalog, table, query, count=exact, bindings=bindings, csv=csv)
+            if plan is not None:
+                return await self._explain(ctx, bindings.statement(read), plan, prefer)
             if prefer.count_method in {"planned", "estimated"}:
-                plan = statements.Bindings()
-                rows = plan.statement(embedding.counted_rows(catalog, table, query, plan))
+                estimate = statements.Bindings()
+                rows = estimate.statement(embedding.counted_rows(catalog, table, query, estimate))
                 response = await self._run_estimated_read(
                     ctx, bindings.statement(read), rows, query, prefer, singular
                 )
@@ -239,7 +245,8 @@ class RestApi:
             return _represent(response, representation)
         if request.method == "POST":
             return _represent(
-                await self._insert(request, ctx, catalog, table, query, singular), representation
+                await self._insert(request, ctx, catalog, table, query, singular, plan),
+                representation,
             )
         if request.method == "PATCH":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
@@ -254,7 +261,8 @@ class RestApi:
                 shape=_write_shape(catalog, table, query),
             )
             return _represent(
-                await self._run_write(ctx, statement, prefer, singular, "update"), representation
+                await self._run_write(ctx, statement, prefer, singular, "update", plan),
+                representation,
             )
         if request.method == "DELETE":
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
@@ -265,7 +273,8 @@ class RestApi:
                 shape=_write_shape(catalog, table, query),
             )
             return _represent(
-                await self._run_write(ctx, statement, prefer, singular, "delete"), representation
+                await self._run_write(ctx, statement, prefer, singular, "delete", plan),
+                representation,
             )
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
 
@@ -290,6 +299,7 @@ class RestApi:
         table: Table,
         query: ReadQuery,
         singular: bool,
+        plan: media.Plan | None = None,
     ) -> Response:
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=False)
         body = await _json_body(request)
@@ -310,11 +320,11 @@ class RestApi:
             missing_default=prefer.missing_default,
             shape=_write_shape(catalog, table, query),
         )
-        if not rows:
+        if not rows and plan is None:
             return _mutation_response(
                 200 if prefer.resolution else 201, "[]", 0, prefer, singular, "insert"
             )
-        return await self._run_write(ctx, statement, prefer, singular, "insert")
+        return await self._run_write(ctx, statement, prefer, singular, "insert", plan)
 
     async def _run_read(
         self,
@@ -363,7 +373,11 @@ class RestApi:
         prefer: Prefer,
         singular: bool,
         kind: str,
+        plan: media.Plan | None = None,
     ) -> Response:
+        if plan is not None:
+            return await self._explain(ctx, statement, plan, prefer)
+
         def check(row: tuple[Any, ...]) -> None:
             page = int(row[1])
             if singular and page != 1:
@@ -385,6 +399,35 @@ class RestApi:
             else 201
         )
         response = _mutation_response(status, body, page, prefer, singular, kind)
+        response.headers.update(prefer.applied)
+        return response
+
+    async def _explain(
+        self,
+        ctx: RequestContext,
+        statement: statements.Statement,
+        plan: media.Plan,
+        prefer: Prefer,
+    ) -> Response:
+        """``EXPLAIN (FORMAT …, <options>)`` of the request's statement, in its transaction
+        and as its role (so RLS is in the plan). As in PostgREST, ``analyze`` runs the
+        statement, and a write is committed unless ``Prefer: tx=rollback`` asks otherwise."""
+        explain = sql.SQL("explain ({}) ").format(sql.SQL(plan.explain_options)) + statement.query
+        try:
+            async with self.db.transaction(ctx) as conn:
+                cursor = conn.cursor()
+                cursor.adapters.register_loader("json", TextLoader)
+                await cursor.execute(explain, statement.params)
+                rows = tuple(row[0] for row in await cursor.fetchall())
+                if prefer.rollback:
+                    raise RolledBack(rows)
+        except RolledBack as exc:
+            rows = exc.row
+        body = "".join(f"{line}\n" for line in rows)
+        response = Response(
+            b"" if ctx.method == "HEAD" else body.encode(),
+            media_type=plan.content_type,
+        )
         response.headers.update(prefer.applied)
         return response
 
@@ -424,6 +467,7 @@ class RestApi:
         name: str,
         params: list[tuple[str, str]],
         singular: bool,
+        plan: media.Plan | None = None,
     ) -> Response:
         method = request.method
         if method not in {"GET", "HEAD", "POST"}:
@@ -476,6 +520,8 @@ class RestApi:
                     f"The query affects {row[1]} rows",
                 )
 
+        if plan is not None:
+            return await self._explain(ctx, statement, prefer=prefer, plan=plan)
         needs_check = shape == "set" and (singular or prefer.max_affected is not None)
         row = await self._fetch(ctx, statement, prefer, check if needs_check else None)
         response = _rpc_response(method == "HEAD", shape, row, query, prefer, singular)
@@ -586,7 +632,7 @@ def _arguments(function: Function, body: Any) -> dict[str, str | None]:
 
 def _represent(response: Response, representation: media.Representation) -> Response:
     """``nulls=stripped`` and CSV applied to a JSON response the statement produced."""
-    if response.status_code >= 300 or not response.body:
+    if response.status_code >= 300 or not response.body or representation.plan is not None:
         return response
     if representation.kind == "csv" and response.media_type == JSON_TYPE:
         response.headers["content-type"] = "text/csv; charset=utf-8"

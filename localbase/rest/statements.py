@@ -220,8 +220,8 @@ def limit_offset(query: ReadQuery) -> sql.Composable:
 #: without its parentheses.
 _CSV_BODY = sql.SQL(
     "(select coalesce(string_agg(k, ','), '') from (select json_object_keys(row_to_json(h)) as k"
-    " from (select * from pgrst_source limit 1) h) keys) || chr(10) || coalesce((select"
-    " string_agg(substring(s::text, 2, length(s::text) - 2), chr(10)) from pgrst_source s), '')"
+    " from (select * from pgrst_source limit 1) h) keys) || chr(10) || coalesce(string_agg("
+    "substring(pgrst_source::text, 2, length(pgrst_source::text) - 2), chr(10)), '')"
 )
 
 
@@ -233,18 +233,21 @@ def aggregate(
     csv: bool = False,
 ) -> sql.Composed:
     """total (when counted), rows in this page, the JSON body, and whether any row was inserted
-    (upserts only: the source then carries a ``pgrst_inserted`` column, dropped from the body)."""
+    (upserts only: the source then carries a ``pgrst_inserted`` column, dropped from the body).
+
+    One aggregate over the rows, as PostgREST's statement is (its plan's top node is the
+    ``Aggregate``)."""
     total = count_sql if count_sql is not None else sql.SQL("null::bigint")
     if flagged:
         body = sql.SQL("json_agg(to_jsonb(pgrst_source) - 'pgrst_inserted')")
-        inserted = sql.SQL("(select bool_or(pgrst_inserted) from pgrst_source)")
+        inserted = sql.SQL("bool_or(pgrst_inserted)")
     else:
         body, inserted = sql.SQL("json_agg(pgrst_source)"), sql.SQL("null::bool")
-    text = sql.SQL("coalesce((select {} from pgrst_source), '[]')::text").format(body)
+    text = sql.SQL("coalesce({}, '[]')::text").format(body)
     return sql.SQL(
         "with pgrst_source as ({source}) "
-        "select ({total}) as total, (select count(*) from pgrst_source) as page, "
-        "{text} as body, {inserted}"
+        "select ({total}) as total, count(*) as page, {text} as body, {inserted} "
+        "from pgrst_source"
     ).format(source=source, total=total, text=_CSV_BODY if csv else text, inserted=inserted)
 
 

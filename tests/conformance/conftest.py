@@ -1,8 +1,9 @@
-"""Fixtures of the conformance tests: raw HTTP to /rest/v1, and for Storage buckets with unique
-ids and folder policies."""
+"""Fixtures of the conformance tests: raw HTTP to /rest/v1, PostgREST's in-database
+configuration, and for Storage buckets with unique ids and folder policies."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -22,6 +23,48 @@ def rest_http(localbase: LocalbaseProcess) -> Iterator[httpx.Client]:
     headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
     with httpx.Client(base_url=f"{localbase.url}/rest/v1", headers=headers, timeout=30) as client:
         yield client
+
+
+PLAN_ACCEPT = 'application/vnd.pgrst.plan+json; for="application/json"'
+_PROBE = "pgrst_config_probe"
+
+
+def _config_in_effect(rest_http: httpx.Client) -> tuple[bool, bool]:
+    """(plans, aggregates) as /rest/v1 answers right now."""
+    plan = rest_http.get(f"/{_PROBE}", headers={"Accept": PLAN_ACCEPT}).status_code != 406
+    return plan, False
+
+
+@pytest.fixture
+def pgrst_config(
+    admin_sql: Callable[[str], None], rest_http: httpx.Client
+) -> Iterator[Callable[..., None]]:
+    """Sets ``pgrst.db_plan_enabled`` / ``pgrst.db_aggregates_enabled`` as a project does
+    (``alter role authenticator set …; notify pgrst, 'reload config'``) and waits until
+    /rest/v1 answers with them; afterwards resets both and checks that they are off again."""
+    admin_sql(f"create table if not exists public.{_PROBE} (id int)")
+
+    def apply(*, plan: bool = False, aggregates: bool = False) -> None:
+        admin_sql(
+            f"alter role authenticator set pgrst.db_plan_enabled to '{str(plan).lower()}';"
+            "alter role authenticator set pgrst.db_aggregates_enabled to "
+            f"'{str(aggregates).lower()}'; notify pgrst, 'reload config'"
+        )
+        _wait_for(rest_http, (plan, False))
+
+    yield apply
+    admin_sql(
+        "alter role authenticator reset pgrst.db_plan_enabled;"
+        "alter role authenticator reset pgrst.db_aggregates_enabled;"
+        "notify pgrst, 'reload config'"
+    )
+    _wait_for(rest_http, (False, False))
+
+
+def _wait_for(rest_http: httpx.Client, wanted: tuple[bool, bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := _config_in_effect(rest_http)) != wanted:
+        assert time.monotonic() < deadline, f"configuration {seen}, expected {wanted}"
 
 
 @pytest.fixture
