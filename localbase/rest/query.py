@@ -62,6 +62,10 @@ _STEP = re.compile(rf"(->>?){_KEY}")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_$]++")
 _EMBED_NAME = re.compile(rf'"[^"]+"|{_W}++(?:-{_W}++)*+')
 _ORDER_RELATION = re.compile(rf"(?P<rel>{_W}++)\((?P<field>[^()]*+)\)")
+#: ``….sum()`` or ``….sum()::type`` at the end of a select item whose head has no parenthesis.
+_AGGREGATE_TAIL = re.compile(
+    r"(?P<head>[^()]+?)\.(?P<function>sum|avg|count|max|min)\(\)(?:::(?P<cast>[^:()]*+))?"
+)
 #: Deepest nesting of embedded resources in ``select``.
 MAX_EMBED_DEPTH = 16
 
@@ -93,16 +97,26 @@ class Logic:
 Condition = Filter | Logic
 
 
+#: PostgREST's aggregate functions (``field.sum()``; ``count()`` alone is a ``CountItem``).
+AGGREGATES = ("sum", "avg", "count", "max", "min")
+
+
 @dataclass(frozen=True, slots=True)
 class SelectItem:
+    """``alias:field->path::cast``, or an aggregate of it: ``alias:field::cast.sum()::cast``
+    (``cast`` applies to the field, ``aggregate_cast`` to the aggregate's result)."""
+
     field: Field | None  # None means "*"
     alias: str | None = None
     cast: str | None = None
+    aggregate: str | None = None  # one of AGGREGATES
+    aggregate_cast: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CountItem:
-    """``count`` / ``count()`` in a select list: the number of rows (grouped by the fields)."""
+    """``count()`` in a select list (and a bare ``count`` when the relation has no such
+    column): the number of rows, grouped by the other fields."""
 
     alias: str | None = None
     cast: str | None = None
@@ -408,6 +422,8 @@ def _parse_items(text: str, source: str, depth: int) -> list[Item]:
         raw = raw.strip()
         if raw == "*":
             items.append(SelectItem(None))
+        elif aggregate := _AGGREGATE_TAIL.fullmatch(raw):
+            items.append(_parse_aggregate(aggregate, source))
         elif raw.endswith(")") and _open_paren(raw) > 0 and not raw.endswith("count()"):
             items.append(_parse_embed(raw, source, depth))
         else:
@@ -435,6 +451,15 @@ def _parse_column(raw: str, source: str) -> SelectItem | CountItem:
     if field_text.strip().endswith("()"):
         raise RestError(400, "PGRST123", "Use of aggregate functions is not allowed")
     return SelectItem(parse_field(field_text), alias, cast)
+
+
+def _parse_aggregate(match: re.Match[str], source: str) -> SelectItem:
+    """``alias:field::cast.function()::cast``: an aggregate over a field."""
+    alias, field_text, cast = _select_parts(match["head"], source)
+    output_cast = match["cast"]
+    if output_cast is not None and not _CAST_RE.fullmatch(output_cast):
+        raise _select_error(source, "expecting a type name after ::")
+    return SelectItem(parse_field(field_text), alias, cast, match["function"], output_cast)
 
 
 def _parse_embed(raw: str, source: str, depth: int) -> Embed:

@@ -18,6 +18,7 @@ from localbase.rest.catalog import Function, Table
 from localbase.rest.errors import RestError
 from localbase.rest.query import (
     Condition,
+    CountItem,
     Field,
     Filter,
     Item,
@@ -186,18 +187,38 @@ class Builder:
             return sql.SQL("")
         return sql.SQL(" where ") + sql.SQL(" and ").join(self.condition(c) for c in conditions)
 
-    def select_list(self, items: Sequence[SelectItem]) -> sql.Composable:
+    def select_list(self, items: Sequence[SelectItem | CountItem]) -> sql.Composable:
         parts = []
         for item in items:
-            if item.field is None:
+            if isinstance(item, SelectItem) and item.field is None:
                 parts.append(sql.SQL("{}.*").format(self.alias))
                 continue
-            expr = self.field(item.field)
-            if item.cast:
-                expr = sql.SQL("cast({} as {})").format(expr, sql.SQL(item.cast))
-            name = item.alias or (item.field.path[-1][1] if item.field.path else item.field.name)
-            parts.append(sql.SQL("{} as {}").format(expr, sql.Identifier(name)))
+            parts.append(
+                sql.SQL("{} as {}").format(self.value(item), sql.Identifier(output_name(item)))
+            )
         return sql.SQL(", ").join(parts)
+
+    def value(self, item: SelectItem | CountItem, *, aggregated: bool = True) -> sql.Composable:
+        """A select item's expression, PostgREST's ``CAST(SUM(CAST(field AS t)) AS t)``
+        (without the aggregate when not ``aggregated``: what a spread hands to its parent)."""
+        if isinstance(item, CountItem):
+            expr: sql.Composable = sql.SQL("count(*)") if aggregated else sql.SQL("true")
+            return _cast(expr, item.cast) if aggregated else expr
+        assert item.field is not None
+        expr = _cast(self.field(item.field), item.cast)
+        if item.aggregate is None or not aggregated:
+            return expr
+        return _cast(sql.SQL(f"{item.aggregate}({{}})").format(expr), item.aggregate_cast)
+
+    def group_by(self, items: Sequence[Item], columns: Sequence[str]) -> list[sql.Composable]:
+        """The fields a level with aggregates is grouped by: every plain field (``*`` is each
+        of ``columns``)."""
+        terms: list[sql.Composable] = []
+        for item in items:
+            if isinstance(item, SelectItem) and item.aggregate is None:
+                fields = [Field(c) for c in columns] if item.field is None else [item.field]
+                terms.extend(self.field(f) for f in fields)
+        return terms
 
     def order_by(self, query: ReadQuery) -> sql.Composable:
         if not query.order:
@@ -209,6 +230,29 @@ class Builder:
                 text += f" nulls {term.nulls}"
             terms.append(self.field(term.field) + sql.SQL(text))
         return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
+
+
+def output_name(item: SelectItem | CountItem) -> str:
+    """The key of a select item in the response: its alias, else the aggregate's name, else
+    the last JSON key or the column."""
+    if item.alias:
+        return item.alias
+    if isinstance(item, CountItem):
+        return "count"
+    if item.aggregate is not None:
+        return item.aggregate
+    assert item.field is not None
+    return item.field.path[-1][1] if item.field.path else item.field.name
+
+
+def is_aggregate(item: Item) -> bool:
+    return isinstance(item, CountItem) or (
+        isinstance(item, SelectItem) and item.aggregate is not None
+    )
+
+
+def _cast(expr: sql.Composable, cast: str | None) -> sql.Composable:
+    return sql.SQL("cast({} as {})").format(expr, sql.SQL(cast)) if cast else expr
 
 
 def limit_offset(query: ReadQuery) -> sql.Composable:
@@ -275,6 +319,15 @@ FunctionRows = Callable[[sql.Composable, Bindings], sql.Composable]
 def columns_only(items: Sequence[Item]) -> list[SelectItem]:
     """The select list of a result read without embedding."""
     plain = [item for item in items if isinstance(item, SelectItem)]
+    if len(plain) != len(items):  # pragma: no cover - such reads are embedding's
+        raise RestError(400, "PGRST100", "embedded resources need a relation's rows")
+    return plain
+
+
+def aggregated_columns(items: Sequence[Item]) -> list[SelectItem | CountItem]:
+    """The select list of a function's result read without embedding: columns and
+    aggregates."""
+    plain = [item for item in items if isinstance(item, SelectItem | CountItem)]
     if len(plain) != len(items):  # pragma: no cover - such reads are embedding's
         raise RestError(400, "PGRST100", "embedded resources need a relation's rows")
     return plain
@@ -484,12 +537,24 @@ def call(
     if rows is not None:
         return builder.statement(rows(invocation, builder.bindings)), shape
     relation = sql.SQL("{} as {}").format(invocation, builder.alias)
+    group: sql.Composable = sql.SQL("")
     if function.returns_composite:
-        select = builder.select_list(columns_only(query.select))
+        items = aggregated_columns(query.select)
+        select = builder.select_list(items)
+        if any(is_aggregate(item) for item in items):
+            # ``*`` next to an aggregate groups by nothing here: PostgreSQL then says which
+            # column is neither grouped nor aggregated (42803).
+            terms = builder.group_by(items, ())
+            group = sql.SQL(" group by ") + sql.SQL(", ").join(terms) if terms else group
     else:
         select = sql.SQL("{} as {}").format(builder.alias, builder.alias)
-    source = sql.SQL("select {} from {}{}{}{}").format(
-        select, relation, builder.where(query.where), builder.order_by(query), limit_offset(query)
+    source = sql.SQL("select {} from {}{}{}{}{}").format(
+        select,
+        relation,
+        builder.where(query.where),
+        group,
+        builder.order_by(query),
+        limit_offset(query),
     )
     count_sql = None
     if count:
