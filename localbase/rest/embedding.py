@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
-from localbase.rest import relationships
+from localbase.rest import aggregates, relationships
 from localbase.rest.catalog import Catalog, Function, Table
 from localbase.rest.errors import RestError
 from localbase.rest.query import (
@@ -39,7 +39,14 @@ from localbase.rest.query import (
     SelectItem,
 )
 from localbase.rest.relationships import Relationship
-from localbase.rest.statements import Bindings, Builder, FunctionRows, aggregate, limit_offset
+from localbase.rest.statements import (
+    Bindings,
+    Builder,
+    FunctionRows,
+    aggregate,
+    is_aggregate,
+    limit_offset,
+)
 
 
 @dataclass
@@ -51,12 +58,16 @@ class Relation:
     inner_joins: list[sql.Composable] = field(default_factory=list)
     where: list[sql.Composable] = field(default_factory=list)
     group_by: list[sql.Composable] | None = None
+    #: What embeds and spreads add to ``group_by`` on a level with aggregates.
+    grouping: list[sql.Composable] = field(default_factory=list)
     order: list[sql.Composable] = field(default_factory=list)
     embeds: dict[str, tuple[Embed, Relationship, Table]] = field(default_factory=dict)
 
 
 def has_embeds(items: Sequence[Item]) -> bool:
-    return any(not isinstance(item, SelectItem) or _is_count(item) for item in items)
+    return any(
+        not isinstance(item, SelectItem) or _is_count(item) or is_aggregate(item) for item in items
+    )
 
 
 def _is_count(item: SelectItem) -> bool:
@@ -92,34 +103,45 @@ class Reader:
 
     # -- one level ---------------------------------------------------------------------------
     def relation(
-        self, table: Table, alias: str, items: Sequence[Item], path: tuple[str, ...]
+        self,
+        table: Table,
+        alias: str,
+        items: Sequence[Item],
+        path: tuple[str, ...],
+        *,
+        hoisted: bool = False,
     ) -> Relation:
+        """One level; ``hoisted``: a spread whose aggregates its parent computes."""
         params = self._params(path)
         builder = Builder(table, alias, self.bindings)
         out = Relation()
         plain: list[sql.Composable] = []
         counted = False
-        for item in items:
+        grouped = any(
+            (_counts(item, table) and not hoisted)
+            or (isinstance(item, Embed) and aggregates.has_hoisted(item))
+            for item in items
+        )
+        for index, item in enumerate(items):
             if isinstance(item, Embed):
-                self._embed(out, table, builder, item, path)
-            elif isinstance(item, CountItem) or (_is_count(item) and "count" not in table.columns):
+                self._embed(out, table, builder, item, path, grouped=grouped)
+            elif hoisted and is_aggregate(item):
+                out.select.append(aggregates.hoisted_value(builder, item, index))
+            elif isinstance(item, CountItem) or _counts(item, table):
                 counted = True
-                out.select.append(_count_expr(item))
+                out.select.append(
+                    builder.select_list([item]) if is_aggregate(item) else _count_expr(item)
+                )
             elif item.field is None and self.expand_star and not path:
                 out.select.extend(
                     builder.select_list([SelectItem(Field(name))]) for name in table.columns
                 )
+                plain.extend(_group_terms(builder, table, item))
             else:
                 out.select.append(builder.select_list([item]))
                 plain.extend(_group_terms(builder, table, item))
-        if counted:
-            if out.embeds:
-                raise RestError(
-                    400,
-                    "PGRST100",
-                    "localbase does not support count() next to embedded resources",
-                )
-            out.group_by = plain
+        if counted or grouped:
+            out.group_by = plain + out.grouping
         out.where.extend(builder.condition(c) for c in params.where)
         out.order = [self._order_term(out, table, builder, term) for term in params.order]
         return out
@@ -132,7 +154,14 @@ class Reader:
         return self.query.embedded.get(path) or EmbedQuery()
 
     def _embed(
-        self, out: Relation, table: Table, builder: Builder, embed: Embed, path: tuple[str, ...]
+        self,
+        out: Relation,
+        table: Table,
+        builder: Builder,
+        embed: Embed,
+        path: tuple[str, ...],
+        *,
+        grouped: bool = False,
     ) -> None:
         rel = relationships.find(
             self.catalog.relationships, self.schema, table.name, embed.name, embed.hint
@@ -159,14 +188,22 @@ class Reader:
         out.embeds[embed.key] = (embed, rel, child_table)
         child_alias = self.next_alias(child_table)
         child_path = (*path, embed.key)
-        inner = self.subquery(child_table, child_alias, embed.select, child_path, rel, builder)
+        hoisted = aggregates.has_hoisted(embed)
+        inner = self.subquery(
+            child_table, child_alias, embed.select, child_path, rel, builder, hoisted=hoisted
+        )
         lateral = sql.Identifier(child_alias + "_rel")
         inner_join = embed.join == "inner"
         body: sql.Composable
         condition: sql.Composable
         if embed.spread:
             body, condition = sql.SQL("({})").format(inner), sql.SQL("true")
-            out.select.append(sql.SQL("{}.*").format(lateral))
+            if grouped:
+                columns, terms = aggregates.spread_columns(lateral, embed.select, child_table)
+                out.select.extend(columns)
+                out.grouping.extend(terms)
+            else:
+                out.select.append(sql.SQL("{}.*").format(lateral))
         elif rel.to_one:
             body = sql.SQL("(select row_to_json(pgrst_row) as body from ({}) pgrst_row)").format(
                 inner
@@ -179,7 +216,9 @@ class Reader:
             condition = sql.SQL("json_array_length({}.body) > 0").format(lateral)
         if embed.select and not embed.spread:
             # An empty embed (``author()``) only joins, for !inner and filters: not in the body.
-            out.select.append(sql.SQL("{}.body as {}").format(lateral, sql.Identifier(embed.key)))
+            value, term = aggregates.embed_value(lateral, embed.key, grouped)
+            out.select.append(value)
+            out.grouping.extend([term] if term is not None else [])
         if inner_join:
             join = sql.SQL(" join lateral {} as {} on {}").format(body, lateral, condition)
             out.inner_joins.append(join)
@@ -195,9 +234,11 @@ class Reader:
         path: tuple[str, ...],
         rel: Relationship,
         parent: Builder,
+        *,
+        hoisted: bool = False,
     ) -> sql.Composable:
         """``select … from child [join junction] <laterals> where <join> and <filters> …``."""
-        level = self.relation(table, alias, items, path)
+        level = self.relation(table, alias, items, path, hoisted=hoisted)
         params = self._params(path)
         source, join_conditions = self._join(table, alias, rel, parent)
         return _select(
@@ -306,6 +347,16 @@ def not_embedded(name: str) -> RestError:
         "PGRST108",
         f"'{name}' is not an embedded resource in this request",
         hint=f"Verify that '{name}' is included in the 'select' query parameter.",
+    )
+
+
+def _counts(item: Item, table: Table) -> bool:
+    """An aggregate, or a bare ``count`` where the relation has no such column (PostgreSQL's
+    ``rel.count``)."""
+    if isinstance(item, Embed):
+        return False
+    return is_aggregate(item) or (
+        isinstance(item, SelectItem) and _is_count(item) and "count" not in table.columns
     )
 
 
