@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from localbase import strict_json
 from localbase.auth import ApiKeyError, AuthError, ClaimTextError, Identity, request_identity
 from localbase.db import Database, DatabaseUnavailable, PoolExhausted, RequestContext
-from localbase.rest import embedding, media, statements
+from localbase.rest import aggregates, embedding, media, statements
 from localbase.rest.catalog import Catalog, Function, Table
 from localbase.rest.config import InDatabaseConfig
 from localbase.rest.errors import (
@@ -32,7 +32,7 @@ from localbase.rest.errors import (
     unavailable_error,
 )
 from localbase.rest.exposure import Exposure
-from localbase.rest.query import ReadQuery, parse_query
+from localbase.rest.query import CountItem, ReadQuery, SelectItem, parse_query
 from localbase.strict_json import JsonInputError
 
 log = logging.getLogger("localbase.rest")
@@ -222,7 +222,7 @@ class RestApi:
                 f"Could not find the table '{schema}.{path}' in the schema cache",
                 hint=catalog.suggest_table(schema, path),
             )
-        query = parse_query(params)
+        query = self._parse(params)
         ctx = self._context(request, identity, schema, read_only=request.method in {"GET", "HEAD"})
         if request.method in {"GET", "HEAD"}:
             prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
@@ -277,6 +277,13 @@ class RestApi:
                 representation,
             )
         raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
+
+    def _parse(self, params: list[tuple[str, str]], *, rpc: bool = False) -> ReadQuery:
+        """The query, refused with PGRST123 when it aggregates and aggregates are off."""
+        query = parse_query(params, rpc=rpc)
+        if not self.config.db_aggregates_enabled:
+            aggregates.forbid(query)
+        return query
 
     def _context(
         self, request: Request, identity: Identity, schema: str, *, read_only: bool
@@ -472,7 +479,7 @@ class RestApi:
         method = request.method
         if method not in {"GET", "HEAD", "POST"}:
             raise RestError(405, "PGRST101", f"Cannot use the {method} method on RPC")
-        query = parse_query(params, rpc=method != "POST")
+        query = self._parse(params, rpc=method != "POST")
         if method == "POST":
             raw = await _json_body(request, empty_ok=True)
             body: Any = {} if raw is None else raw
@@ -486,7 +493,7 @@ class RestApi:
         arguments = _arguments(function, body)
         prefer = Prefer.parse(request.headers.get("prefer", ""), default_representation=True)
         rows = None
-        if embedding.needs_reader(query):
+        if embedding.needs_reader(query) and not _aggregates_only(catalog, function, query):
             rows = embedding.function_rows(catalog, function, query, count=prefer.count)
         statement, shape = statements.call(
             function,
@@ -527,6 +534,17 @@ class RestApi:
         response = _rpc_response(method == "HEAD", shape, row, query, prefer, singular)
         response.headers.update(prefer.applied)
         return response
+
+
+def _aggregates_only(catalog: Catalog, function: Function, query: ReadQuery) -> bool:
+    """A function's result that is not a table's rows, read with aggregates but nothing to
+    embed: the call's own select groups it (``rpc/fn?select=username.count(),status``)."""
+    return (
+        function.return_relation not in catalog.tables
+        and not query.embedded
+        and all(isinstance(item, SelectItem | CountItem) for item in query.select)
+        and all(term.relation is None for term in query.order)
+    )
 
 
 def _rpc_response(

@@ -32,7 +32,8 @@ _PROBE = "pgrst_config_probe"
 def _config_in_effect(rest_http: httpx.Client) -> tuple[bool, bool]:
     """(plans, aggregates) as /rest/v1 answers right now."""
     plan = rest_http.get(f"/{_PROBE}", headers={"Accept": PLAN_ACCEPT}).status_code != 406
-    return plan, False
+    counted = rest_http.get(f"/{_PROBE}", params={"select": "count()"})
+    return plan, counted.status_code == 200
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def pgrst_config(
             "alter role authenticator set pgrst.db_aggregates_enabled to "
             f"'{str(aggregates).lower()}'; notify pgrst, 'reload config'"
         )
-        _wait_for(rest_http, (plan, False))
+        _wait_for(rest_http, (plan, aggregates))
 
     yield apply
     admin_sql(
