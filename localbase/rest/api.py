@@ -611,10 +611,8 @@ def _resolve(catalog: Catalog, schema: str, name: str, body: Any, *, json_body: 
             "PGRST203",
             "Could not choose the best candidate function between: "
             + ", ".join(
-                sorted(
-                    f"{schema}.{name}({', '.join(f'{p.name} => {p.type}' for p in f.parameters)})"
-                    for f in matches
-                )
+                f"{schema}.{name}({', '.join(f'{p.name} => {p.type}' for p in f.parameters)})"
+                for f in sorted(matches, key=lambda f: [(p.name, p.type) for p in f.parameters])
             ),
             hint="Try renaming the parameters or the function itself in the database so "
             "function overloading can be resolved",

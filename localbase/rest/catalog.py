@@ -104,6 +104,16 @@ class Function:
         return len(self.parameters) == 1 and unnamed[0].type in _UNNAMED_TYPES
 
     @property
+    def cached(self) -> bool:
+        """In PostgREST's schema cache: exposed, or a table row's function (``fn(books)``, a
+        computed field or relationship) that RPC cannot call by name."""
+        return self.exposed or (
+            len(self.parameters) == 1
+            and not self.parameters[0].name
+            and self.parameters[0].composite
+        )
+
+    @property
     def single_unnamed_json(self) -> bool:
         return (
             len(self.parameters) == 1
@@ -161,29 +171,38 @@ class Catalog:
         return f"Perhaps you meant the table '{schema}.{close[0]}'" if close else None
 
     def suggest_function(self, schema: str, name: str, arguments: set[str]) -> str | None:
-        """PostgREST's hint for a call that matched nothing: when functions of that name are
-        exposed, the closest of their parameter lists; otherwise the closest other name. A
-        function PostgREST would not expose is not suggested."""
-        overloads = [f for f in self.functions.get((schema, name), []) if f.exposed]
+        """PostgREST's hint for a call that matched nothing: when its schema cache has
+        functions of that name, the closest of their parameter lists; otherwise the closest
+        other name. Its fuzzy match compares only letters, digits, spaces and commas, so an
+        empty list (``()``) never matches anything."""
+        overloads = [f for f in self.functions.get((schema, name), []) if f.cached]
         if overloads:
-            lists = [_parameter_list([p.name for p in f.parameters]) for f in overloads]
-            close = difflib.get_close_matches(_parameter_list(arguments), lists, n=1)
-            suggestion = f"{name}{close[0]}" if close else None
+            lists = {_fuzzy(_parameter_list(p.name for p in f.parameters)): f for f in overloads}
+            wanted = _fuzzy(_parameter_list(arguments))
+            known = [key for key in lists if key]
+            close = difflib.get_close_matches(wanted, known, n=1) if wanted else []
+            if not close:
+                return None
+            suggestion = name + _parameter_list(p.name for p in lists[close[0]].parameters)
         else:
             names = [
                 key[1]
                 for key, functions in self.functions.items()
-                if key[0] == schema and any(f.exposed for f in functions)
+                if key[0] == schema and any(f.cached for f in functions)
             ]
             close = difflib.get_close_matches(name, names, n=1)
-            suggestion = close[0] if close else None
-        if suggestion is None:
-            return None
+            if not close:
+                return None
+            suggestion = close[0]
         return f"Perhaps you meant to call the function {schema}.{suggestion}"
 
 
 def _parameter_list(names: Iterable[str]) -> str:
     return "(" + ", ".join(sorted(names)) + ")"
+
+
+def _fuzzy(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum() or c in " ,")
 
 
 def _function_from_row(row: tuple[object, ...]) -> Function:

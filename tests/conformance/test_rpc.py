@@ -33,6 +33,10 @@ create function public.{P}_add(n int) returns setof public.{P}_messages language
   as $$ insert into public.{P}_messages select 100 + g, 9, 'x' from generate_series(1, n) g
         returning * $$;
 create function public.{P}_two() returns int language sql as $$ select 2 $$;
+create function public.{P}_blurb(public.{P}_messages) returns text language sql
+  as $$ select $1.body $$;
+create function public.{P}_dflt() returns int language sql as $$ select 1 $$;
+create function public.{P}_dflt(text default 'x') returns text language sql as $$ select $1 $$;
 grant select on public.{P}_channels, public.{P}_messages to service_role;
 grant insert on public.{P}_messages to service_role;
 grant execute on all functions in schema public to service_role;
@@ -46,7 +50,8 @@ def functions(admin_sql: Callable[[str], None]) -> Iterator[None]:
     admin_sql(
         f"drop function public.{P}_get_messages, public.{P}_ov(boolean), public.{P}_ov(int), "
         f"public.{P}_ov(text), public.{P}_only_int, public.{P}_pair(int), "
-        f"public.{P}_pair(text), public.{P}_add, public.{P}_two;"
+        f"public.{P}_pair(text), public.{P}_add, public.{P}_two, public.{P}_blurb, "
+        f"public.{P}_dflt(), public.{P}_dflt(text);"
         f"drop table public.{P}_channels, public.{P}_messages"
     )
 
@@ -84,6 +89,16 @@ def test_ambiguous_overloads_say_pgrst203(db: Client) -> None:
     )
 
 
+def test_candidates_are_listed_by_their_parameters(db: Client) -> None:
+    with pytest.raises(APIError) as info:
+        db.rpc(f"{P}_dflt", {}).execute()
+    assert info.value.code == "PGRST203"
+    assert info.value.message == (
+        "Could not choose the best candidate function between: "
+        f"public.{P}_dflt(), public.{P}_dflt( => text)"
+    )
+
+
 def test_the_hint_suggests_parameters_of_the_same_name_or_another_exposed_name(
     db: Client,
 ) -> None:
@@ -97,6 +112,10 @@ def test_the_hint_suggests_parameters_of_the_same_name_or_another_exposed_name(
     with pytest.raises(APIError) as nothing_close:
         db.rpc(f"{P}_two", {"unrelated_argument": 1}).execute()
     assert nothing_close.value.hint is None
+    with pytest.raises(APIError) as row_function:  # a computed field: cached, not callable
+        db.rpc(f"{P}_blurb", {}).execute()
+    assert row_function.value.code == "PGRST202"
+    assert row_function.value.hint is None  # its one parameter is unnamed: "()" matches nothing
     with pytest.raises(APIError) as hidden:
         db.rpc(f"{P}_only_int", {"": 1}).execute()  # not exposed: another name is offered
     assert hidden.value.hint is not None
