@@ -22,11 +22,21 @@ select n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.
        coalesce((select array_agg(k.attname order by array_position(i.indkey, k.attnum))
                  from pg_index i join pg_attribute k
                    on k.attrelid = i.indrelid and k.attnum = any(i.indkey)
-                 where i.indrelid = c.oid and i.indisprimary), '{}')
+                 where i.indrelid = c.oid and i.indisprimary), '{}'),
+       -- the default PostgREST's missing=default evaluates: a domain's, an identity's
+       -- sequence, none for a generated column, else the column's own
+       case when t.typbasetype <> 0 and ad.adbin is null then pg_get_expr(t.typdefaultbin, 0)
+            when a.attidentity = 'd' then format('nextval(%%L)', seq.objid::regclass)
+            when a.attgenerated = 's' then null
+            else pg_get_expr(ad.adbin, ad.adrelid) end
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 join pg_type t on t.oid = a.atttypid
+left join pg_attrdef ad on ad.adrelid = a.attrelid and ad.adnum = a.attnum
+left join pg_depend seq
+  on seq.refobjid = a.attrelid and seq.refobjsubid = a.attnum and seq.deptype = 'i'
+  and seq.classid = 'pg_class'::regclass
 where c.relkind in ('r', 'v', 'm', 'p', 'f') and n.nspname = any(%s)
 order by n.nspname, c.relname, a.attnum
 """
@@ -56,6 +66,9 @@ class Column:
     name: str
     type: str  # format_type(), safe to splice as a cast target
     typname: str
+    #: The default expression as PostgreSQL prints it (the catalog's own SQL, spliced into
+    #: ``missing=default`` inserts as PostgREST does); None: no default.
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,8 +155,8 @@ class Catalog:
         columns: dict[tuple[str, str], dict[str, Column]] = {}
         keys: dict[tuple[str, str], tuple[str, ...]] = {}
         cur = await conn.execute(_TABLES_SQL, (list(schemas),))
-        for schema, table, name, type_, typname, pk in await cur.fetchall():
-            columns.setdefault((schema, table), {})[name] = Column(name, type_, typname)
+        for schema, table, name, type_, typname, pk, default in await cur.fetchall():
+            columns.setdefault((schema, table), {})[name] = Column(name, type_, typname, default)
             keys[(schema, table)] = tuple(pk)
         for key, cols in columns.items():
             catalog.tables[key] = Table(key[0], key[1], cols, keys[key])

@@ -399,20 +399,25 @@ def insert(
 def _values_with_defaults(
     builder: Builder, table: Table, columns: Sequence[str], rows: list[dict[str, Any]]
 ) -> sql.Composable:
-    """``values (…)`` rows where a listed column missing from an object takes its DEFAULT."""
-    relation = sql.SQL("{}.{}").format(sql.Identifier(table.schema), sql.Identifier(table.name))
-    rendered = []
-    for row in rows:
-        cells = [
-            sql.SQL("(json_populate_record(null::{}, {}::json)).{}").format(
-                relation, builder.bind(json.dumps(row)), sql.Identifier(column)
-            )
-            if column in row
-            else sql.SQL("default")
-            for column in columns
-        ]
-        rendered.append(sql.SQL("({})").format(sql.SQL(", ").join(cells)))
-    return sql.SQL(" values ") + sql.SQL(", ").join(rendered)
+    """PostgREST's ``missing=default``: each object is laid over an object of the listed
+    columns' defaults, so every default is evaluated once per row (a serial's sequence moves
+    for every row, as on PostgREST) and a column the object has wins."""
+    defaults = [
+        sql.SQL("{}, {}").format(sql.Literal(name), sql.SQL(table.columns[name].default or ""))
+        for name in columns
+        if table.columns[name].default
+    ]
+    laid = sql.SQL(
+        "(select jsonb_agg(jsonb_build_object({}) || elem) from jsonb_array_elements({}::jsonb)"
+        " elem)"
+    ).format(sql.SQL(", ").join(defaults), builder.bind(json.dumps(rows)))
+    typed = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(table.columns[name].type))
+        for name in columns
+    )
+    return sql.SQL(" select {} from jsonb_to_recordset({}) as pgrst_body({})").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), laid, typed
+    )
 
 
 def _on_conflict(

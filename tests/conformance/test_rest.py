@@ -103,6 +103,20 @@ def test_03_bulk_insert_different_keys(db: Client) -> None:
     assert all(r["created_at"] is not None for r in with_defaults)
 
 
+def test_03_missing_default_evaluates_every_default_per_row(db: Client) -> None:
+    """As PostgREST lays each object over the listed columns' defaults, an identity moves for
+    every row, also for one that brings its own id."""
+    first = db.table("todos").insert({"title": "before"}).execute().data[0]["id"]
+    rows = (
+        db.table("todos")
+        .insert([{"id": 1000, "title": "own id"}, {"title": "defaulted"}], default_to_null=False)
+        .execute()
+        .data
+    )
+    assert [(r["id"], r["title"]) for r in rows] == [(1000, "own id"), (first + 2, "defaulted")]
+    assert all(r["created_at"] is not None for r in rows)
+
+
 def test_04_insert_minimal(db: Client) -> None:
     assert db.table("todos").insert({"title": "a"}, returning="minimal").execute().data == []
     assert len(db.table("todos").select("id").execute().data) == 1
