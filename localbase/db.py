@@ -187,10 +187,10 @@ class Database:
 
 
 def search_path_setting(schema: str, extra: Sequence[str]) -> str:
-    """``"schema", "public", "extensions"``: each name quoted once, in order, as PostgREST
-    sets ``search_path`` (a name listed twice is kept where it first appears)."""
-    names = dict.fromkeys((schema, *extra))
-    return ", ".join('"' + name.replace('"', '""') + '"' for name in names)
+    """``"public", "public", "extensions"``: the request's schema, then every extra one,
+    each quoted, exactly as PostgREST sets ``search_path`` (a name the list repeats stays
+    repeated, which PostgreSQL ignores; ``show search_path`` and plans' settings show it)."""
+    return ", ".join('"' + name.replace('"', '""') + '"' for name in (schema, *extra))
 
 
 async def _rollback(conn: psycopg.AsyncConnection) -> None:

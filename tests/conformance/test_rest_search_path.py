@@ -63,22 +63,22 @@ def test_listed_schemas_follow_the_requests_schema(myext_project: LocalbaseProce
     client = connect(myext_project.url, myext_project.service_key)
     assert client.rpc(HELLO, {}).execute().data == "hello from myext"
     path = client.rpc(PATH, {}, get=True).execute().data
-    assert path == '"public", "extensions", "myext"'
+    assert path == '"public", "public", "extensions", "myext"'
 
 
 def test_without_the_schema_the_call_fails_as_postgres_does(
     default_project: None, service_client: Client
 ) -> None:
-    assert service_client.rpc(PATH, {}).execute().data == '"public", "extensions"'
+    assert service_client.rpc(PATH, {}).execute().data == '"public", "public", "extensions"'
     with pytest.raises(APIError) as missing:
         service_client.rpc(HELLO, {}).execute()
     assert missing.value.code == "42883"
     assert missing.value.message == f"function {P}_greeting() does not exist"
 
 
-def test_search_path_names_are_quoted_once() -> None:
-    assert search_path_setting("api", ("public", "api", "extensions", "public")) == (
-        '"api", "public", "extensions"'
+def test_search_path_names_are_quoted_and_kept_as_postgrest_lists_them() -> None:
+    assert search_path_setting("api", ("public", "api", "extensions")) == (
+        '"api", "public", "api", "extensions"'
     )
     assert search_path_setting('we"ird', ()) == '"we""ird"'
 
