@@ -261,6 +261,9 @@ class Cluster:
                 "log_timezone=UTC",
                 "-c",
                 "fsync=on",
+                # The one planner setting `supabase start`'s image changes (plans' "Settings").
+                "-c",
+                "effective_cache_size=128MB",
                 *self.extensions.settings(),
             ],
             stdout=log,

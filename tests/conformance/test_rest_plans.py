@@ -71,6 +71,21 @@ def test_json_plan_of_a_read(
     assert "content-range" not in response.headers
 
 
+def test_the_settings_a_plan_lists_are_supabase_starts(
+    rest_http: httpx.Client, ledger: tuple[str, str], plans: None
+) -> None:
+    """``options=settings`` lists what differs from PostgreSQL's defaults: as on
+    ``supabase start``, its image's ``effective_cache_size`` and PostgREST's search_path."""
+    response = rest_http.get(
+        f"/{ledger[0]}", headers={"Accept": f"{JSON_PLAN}; options=verbose|settings;"}
+    )
+    assert response.status_code == 200
+    assert response.json()[0]["Settings"] == {
+        "effective_cache_size": "128MB",
+        "search_path": '"public", "public", "extensions"',
+    }
+
+
 def test_text_plan_with_options(
     service_client: Client, rest_http: httpx.Client, ledger: tuple[str, str], plans: None
 ) -> None:
