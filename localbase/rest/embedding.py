@@ -7,7 +7,10 @@ Each embed is a lateral subquery of its parent row:
   (<child>) x)`` → the object or ``null``; ``!inner`` drops parents without one;
 * to-many (one-to-many, many-to-many through the junction): ``json_agg`` of the children →
   an array, ``[]`` when there are none; ``!inner`` keeps parents with at least one;
-* spread (``...author(name)``, to-one only): the child's columns become the parent's.
+* spread of a to-one embed (``...author(name)``): the child's columns become the parent's;
+* spread of a to-many embed (``...books(title)``, PostgREST v13): each of the children's
+  columns becomes one of the parent's, a JSON array over the children (``[]`` without any),
+  in the embed's order; an embed or spread inside it gives one element per child.
 
 The child subquery carries the embed's own filters, order, limit and offset
 (``author.name=eq.x``, ``books.order=title.desc``, ``books.limit=2``), and nests further.
@@ -46,6 +49,7 @@ from localbase.rest.statements import (
     aggregate,
     is_aggregate,
     limit_offset,
+    output_name,
 )
 
 
@@ -62,6 +66,9 @@ class Relation:
     grouping: list[sql.Composable] = field(default_factory=list)
     order: list[sql.Composable] = field(default_factory=list)
     embeds: dict[str, tuple[Embed, Relationship, Table]] = field(default_factory=dict)
+    #: The keys of its rows, one per column of ``select``'s output (a to-many spread of this
+    #: level turns each into an array).
+    names: list[str] = field(default_factory=list)
 
 
 def has_embeds(items: Sequence[Item]) -> bool:
@@ -125,9 +132,12 @@ class Reader:
         for index, item in enumerate(items):
             if isinstance(item, Embed):
                 self._embed(out, table, builder, item, path, grouped=grouped)
-            elif hoisted and is_aggregate(item):
+                continue
+            if hoisted and is_aggregate(item):
                 out.select.append(aggregates.hoisted_value(builder, item, index))
-            elif isinstance(item, CountItem) or _counts(item, table):
+                out.names.append(aggregates.hoisted_name(index))
+                continue
+            if isinstance(item, CountItem) or _counts(item, table):
                 counted = True
                 out.select.append(
                     builder.select_list([item]) if is_aggregate(item) else _count_expr(item)
@@ -140,6 +150,7 @@ class Reader:
             else:
                 out.select.append(builder.select_list([item]))
                 plain.extend(_group_terms(builder, table, item))
+            out.names.extend(_output_names(item, table))
         if counted or grouped:
             out.group_by = plain + out.grouping
         out.where.extend(builder.condition(c) for c in params.where)
@@ -170,13 +181,7 @@ class Reader:
         if child_table is None:  # pragma: no cover - relationships only join known relations
             raise RestError(400, "PGRST200", f"Could not find the table '{rel.foreign[1]}'")
         if embed.spread and not rel.to_one:
-            raise RestError(
-                400,
-                "PGRST119",
-                f"A spread operation on '{embed.name}' is not possible",
-                f"'{table.name}' and '{embed.name}' do not form a many-to-one or one-to-one "
-                "relationship",
-            )
+            aggregates.refuse_in_to_many_spread(embed)
         if embed.key in out.embeds:
             # PostgREST names each embed's lateral join after the parent and the embed, so the
             # same key twice at one level is PostgreSQL's duplicate alias error.
@@ -189,21 +194,28 @@ class Reader:
         child_alias = self.next_alias(child_table)
         child_path = (*path, embed.key)
         hoisted = aggregates.has_hoisted(embed)
-        inner = self.subquery(
+        inner, names = self.subquery(
             child_table, child_alias, embed.select, child_path, rel, builder, hoisted=hoisted
         )
         lateral = sql.Identifier(child_alias + "_rel")
         inner_join = embed.join == "inner"
         body: sql.Composable
         condition: sql.Composable
-        if embed.spread:
+        if embed.spread and not rel.to_one:
+            body = _arrays(inner, names)
+            condition = sql.SQL("{}.pgrst_rows > 0").format(lateral)
+            _spread_arrays(out, lateral, names, grouped)
+        elif embed.spread:
             body, condition = sql.SQL("({})").format(inner), sql.SQL("true")
             if grouped:
-                columns, terms = aggregates.spread_columns(lateral, embed.select, child_table)
+                columns, terms, names = aggregates.spread_columns(
+                    lateral, embed.select, child_table
+                )
                 out.select.extend(columns)
                 out.grouping.extend(terms)
             else:
                 out.select.append(sql.SQL("{}.*").format(lateral))
+            out.names.extend(names)
         elif rel.to_one:
             body = sql.SQL("(select row_to_json(pgrst_row) as body from ({}) pgrst_row)").format(
                 inner
@@ -218,6 +230,7 @@ class Reader:
             # An empty embed (``author()``) only joins, for !inner and filters: not in the body.
             value, term = aggregates.embed_value(lateral, embed.key, grouped)
             out.select.append(value)
+            out.names.append(embed.key)
             out.grouping.extend([term] if term is not None else [])
         if inner_join:
             join = sql.SQL(" join lateral {} as {} on {}").format(body, lateral, condition)
@@ -236,17 +249,14 @@ class Reader:
         parent: Builder,
         *,
         hoisted: bool = False,
-    ) -> sql.Composable:
-        """``select … from child [join junction] <laterals> where <join> and <filters> …``."""
+    ) -> tuple[sql.Composable, list[str]]:
+        """``select … from child [join junction] <laterals> where <join> and <filters> …``,
+        and the keys of its rows."""
         level = self.relation(table, alias, items, path, hoisted=hoisted)
         params = self._params(path)
         source, join_conditions = self._join(table, alias, rel, parent)
-        return _select(
-            level,
-            source,
-            join_conditions,
-            _page(params.limit, params.offset),
-        )
+        statement = _select(level, source, join_conditions, _page(params.limit, params.offset))
+        return statement, level.names
 
     def _join(
         self, table: Table, alias: str, rel: Relationship, parent: Builder
@@ -339,6 +349,38 @@ def _computed_source(
         sql.Identifier(table.name),
         child,
     )
+
+
+def _arrays(inner: sql.Composable, names: Sequence[str]) -> sql.Composable:
+    """A to-many spread's lateral subquery: how many children there are (for ``!inner``),
+    and each of their columns as a JSON array, in their order (``[]`` without children)."""
+    columns: list[sql.Composable] = [sql.SQL("count(*) as pgrst_rows")]
+    columns.extend(
+        sql.SQL("coalesce(json_agg(pgrst_row.{0}), '[]') as {0}").format(sql.Identifier(name))
+        for name in names
+    )
+    return sql.SQL("(select {} from ({}) pgrst_row)").format(sql.SQL(", ").join(columns), inner)
+
+
+def _spread_arrays(
+    out: Relation, lateral: sql.Identifier, names: Sequence[str], grouped: bool
+) -> None:
+    """The parent's columns for a to-many spread's arrays (as ``jsonb``, which has equality,
+    on a level grouped by them)."""
+    for name in names:
+        column: sql.Composable = sql.SQL("{}.{}").format(lateral, sql.Identifier(name))
+        if grouped:
+            column = sql.SQL("{}::jsonb").format(column)
+            out.grouping.append(column)
+        out.select.append(sql.SQL("{} as {}").format(column, sql.Identifier(name)))
+        out.names.append(name)
+
+
+def _output_names(item: SelectItem | CountItem, table: Table) -> list[str]:
+    """The keys a select item gives its rows (``*``: every column)."""
+    if isinstance(item, SelectItem) and item.field is None:
+        return list(table.columns)
+    return [output_name(item)]
 
 
 def not_embedded(name: str) -> RestError:
