@@ -227,3 +227,37 @@ def test_errors_are_postgrest_s(
     unknown_type = rest_http.get(f"/{orders}", params={"select": "amount.sum()::nonsense"})
     assert unknown_type.status_code == 400
     assert unknown_type.json()["code"] == "42704"
+
+
+def test_an_exact_count_counts_the_rows_before_grouping(
+    service_client: Client, rest_http: httpx.Client, shop: dict[str, str], aggregates: None
+) -> None:
+    """PostgREST with ``db-max-rows`` set (Supabase sets 1000) counts the filtered rows, not
+    the groups: 2 groups of 4 orders are ``0-1/4``, a 206."""
+    orders = shop["orders"]
+    counted = service_client.table(orders).select("kind,count()", count="exact").execute()
+    assert sorted(counted.data, key=lambda r: r["kind"]) == [
+        {"kind": "book", "count": 3},
+        {"kind": "pen", "count": 1},
+    ]
+    assert counted.count == 4
+    response = rest_http.get(
+        f"/{orders}",
+        params={"select": "kind,amount.sum()", "customer_id": "eq.1"},
+        headers={"Prefer": "count=exact"},
+    )
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == "0-1/3"
+    on_rpc = rest_http.get(
+        f"/rpc/{shop['summary']}",
+        params={"select": "kind,count()"},
+        headers={"Prefer": "count=exact"},
+    )
+    assert on_rpc.status_code == 206
+    assert on_rpc.headers["Content-Range"] == "0-1/4"
+    single_group = rest_http.get(
+        f"/{orders}", params={"select": "count()"}, headers={"Prefer": "count=exact"}
+    )
+    assert single_group.json() == [{"count": 4}]
+    assert single_group.status_code == 206
+    assert single_group.headers["Content-Range"] == "0-0/4"
