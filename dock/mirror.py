@@ -37,7 +37,7 @@ from typing import Any, assert_never
 from realtime import AsyncRealtimeChannel, AsyncRealtimeClient
 from realtime.types import RealtimePostgresChangesListenEvent
 
-from dock.present import group_jobs
+from dock.grouping import group_jobs
 from jobdock import workers
 from jobdock.clients import async_client, realtime_client
 from jobdock.models import Job, JobEvent, JobStatus, WorkerInfo, WorkerPresence
@@ -111,7 +111,7 @@ class MirrorSnapshot:
 
     @cached_property
     def groups(self) -> dict[JobStatus, tuple[Job, ...]]:
-        """The jobs by status, as the dock lists them (``dock.present.group_jobs``)."""
+        """The jobs by status, as the dock lists them (``dock.grouping.group_jobs``)."""
         return group_jobs(self.jobs.values())
 
     def count(self, *statuses: JobStatus) -> int:

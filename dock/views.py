@@ -9,7 +9,7 @@ from datetime import datetime
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from dock import callbacks, present, state
+from dock import callbacks, grouping, present, state
 from dock.config import DockOptions
 from dock.mirror import CONNECTING, MirrorSnapshot
 from dock.state import Flash
@@ -157,7 +157,7 @@ def job_panel(
     deleting = set(state.deleting())
     fleet = present.Fleet.of(snapshot)
     slots: dict[str, DeltaGenerator] = {}
-    for status in present.GROUP_ORDER:
+    for status in grouping.GROUP_ORDER:
         jobs = snapshot.groups[status]
         if jobs:
             limit = state.shown(status, options.rows_per_group)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dock import present
+from dock import grouping, present
 from dock.mirror import Deleted, MirrorSnapshot, Stopped, Upserted, parse_change
 from jobdock.actions import BulkCancelResult, CancelResult, Done, NotAllowed, NotFound
 from jobdock.models import Job, JobEvent, JobStatus, Progress, WorkerInfo, WorkerPresence
@@ -270,8 +270,8 @@ def test_snapshot_groups_put_the_next_pending_job_first_and_the_newest_finished_
         Job(uuid.uuid4(), "c", JobStatus.COMPLETED, created_at=at(0), completed_at=at(3)),
         Job(uuid.uuid4(), "d", JobStatus.COMPLETED, created_at=at(0), completed_at=at(5)),
     ]
-    groups = present.group_jobs(jobs)
-    assert tuple(groups) == present.GROUP_ORDER  # every group, empty ones too, in page order
+    groups = grouping.group_jobs(jobs)
+    assert tuple(groups) == grouping.GROUP_ORDER  # every group, empty ones too, in page order
     assert [j.job_type for j in groups[JobStatus.PENDING]] == ["b", "a"]
     assert [j.job_type for j in groups[JobStatus.COMPLETED]] == ["d", "c"]
     snapshot = MirrorSnapshot({j.id: j for j in jobs}, 1, True, None, None)
