@@ -14,8 +14,11 @@ Each embed is a lateral subquery of its parent row:
 
 The child subquery carries the embed's own filters, order, limit and offset
 (``author.name=eq.x``, ``books.order=title.desc``, ``books.limit=2``), and nests further.
-``order=author(name)`` orders parents by a column of a to-one embed. A computed relationship's
-child is its function called with the parent row (``fn(row(…)::parent)``).
+``order=author(name)`` orders parents by a column of a to-one embed. A null filter on an embed's
+key (``books=not.is.null``, ``books=is.null``, also in ``or=(…)``) tests in the parent's
+``where`` whether its lateral found a related row, the condition ``!inner`` joins on. A
+computed relationship's child is its function called with the parent row
+(``fn(row(…)::parent)``).
 
 The rows may come from elsewhere than the table: a write's ``returning`` (``after_write``) or a
 function returning the table's rows (``function_rows``: ``rpc/fn?select=*,author(*)``).
@@ -23,8 +26,8 @@ function returning the table's rows (``function_rows``: ``rpc/fn?select=*,author
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from psycopg import sql
 
@@ -32,14 +35,17 @@ from localbase.rest import aggregates, relationships
 from localbase.rest.catalog import Catalog, Function, Table
 from localbase.rest.errors import RestError
 from localbase.rest.query import (
+    Condition,
     CountItem,
     Embed,
     EmbedQuery,
     Field,
     Item,
+    Logic,
     OrderTerm,
     ReadQuery,
     SelectItem,
+    tests_embed,
 )
 from localbase.rest.relationships import Relationship
 from localbase.rest.statements import (
@@ -59,7 +65,11 @@ class Relation:
 
     select: list[sql.Composable] = field(default_factory=list)
     joins: list[sql.Composable] = field(default_factory=list)
-    inner_joins: list[sql.Composable] = field(default_factory=list)
+    #: Each embed's key: SQL true when the row has a related row, and the embed's join.
+    laterals: dict[str, tuple[sql.Composable, sql.Composable]] = field(default_factory=dict)
+    #: The joins that decide which rows a count counts, by embed key: ``!inner`` embeds and
+    #: embeds a null filter (``key=not.is.null``) tests.
+    counted_joins: dict[str, sql.Composable] = field(default_factory=dict)
     where: list[sql.Composable] = field(default_factory=list)
     group_by: list[sql.Composable] | None = None
     #: What embeds and spreads add to ``group_by`` on a level with aggregates.
@@ -153,7 +163,10 @@ class Reader:
             out.names.extend(_output_names(item, table))
         if counted or grouped:
             out.group_by = plain + out.grouping
-        out.where.extend(builder.condition(c) for c in params.where)
+        tests = {key: test for key, (test, _) in out.laterals.items()}
+        out.where.extend(builder.condition(c, tests) for c in params.where)
+        for key in _tested(params.where, tests):
+            out.counted_joins.setdefault(key, out.laterals[key][1])
         out.order = [self._order_term(out, table, builder, term) for term in params.order]
         return out
 
@@ -200,13 +213,15 @@ class Reader:
         lateral = sql.Identifier(child_alias + "_rel")
         inner_join = embed.join == "inner"
         body: sql.Composable
-        condition: sql.Composable
+        present: sql.Composable  # the parent row has a related row
         if embed.spread and not rel.to_one:
             body = _arrays(inner, names)
-            condition = sql.SQL("{}.pgrst_rows > 0").format(lateral)
+            present = sql.SQL("{}.pgrst_rows > 0").format(lateral)
             _spread_arrays(out, lateral, names, grouped)
         elif embed.spread:
-            body, condition = sql.SQL("({})").format(inner), sql.SQL("true")
+            body = sql.SQL("({})").format(inner)
+            # The child's row itself, even when every column it gives is null.
+            present = sql.SQL("{} is distinct from null").format(lateral)
             if grouped:
                 columns, terms, names = aggregates.spread_columns(
                     lateral, embed.select, child_table
@@ -220,12 +235,12 @@ class Reader:
             body = sql.SQL("(select row_to_json(pgrst_row) as body from ({}) pgrst_row)").format(
                 inner
             )
-            condition = sql.SQL("true")
+            present = sql.SQL("{}.body is not null").format(lateral)
         else:
             body = sql.SQL(
                 "(select coalesce(json_agg(pgrst_row), '[]') as body from ({}) pgrst_row)"
             ).format(inner)
-            condition = sql.SQL("json_array_length({}.body) > 0").format(lateral)
+            present = sql.SQL("json_array_length({}.body) > 0").format(lateral)
         if embed.select and not embed.spread:
             # An empty embed (``author()``) only joins, for !inner and filters: not in the body.
             value, term = aggregates.embed_value(lateral, embed.key, grouped)
@@ -233,11 +248,14 @@ class Reader:
             out.names.append(embed.key)
             out.grouping.extend([term] if term is not None else [])
         if inner_join:
+            # A to-one lateral has no row without a related one: the join drops the parent.
+            condition = sql.SQL("true") if rel.to_one else present
             join = sql.SQL(" join lateral {} as {} on {}").format(body, lateral, condition)
-            out.inner_joins.append(join)
+            out.counted_joins[embed.key] = join
         else:
             join = sql.SQL(" left join lateral {} as {} on true").format(body, lateral)
         out.joins.append(join)
+        out.laterals[embed.key] = (present, join)
 
     def subquery(
         self,
@@ -376,6 +394,15 @@ def _spread_arrays(
         out.names.append(name)
 
 
+def _tested(conditions: Sequence[Condition], keys: Collection[str]) -> Iterator[str]:
+    """The keys of the embeds that null filters (``key=is.null``) in ``conditions`` test."""
+    for node in conditions:
+        if isinstance(node, Logic):
+            yield from _tested(node.children, keys)
+        elif tests_embed(node, keys):
+            yield node.field.name
+
+
 def _output_names(item: SelectItem | CountItem, table: Table) -> list[str]:
     """The keys a select item gives its rows (``*``: every column)."""
     if isinstance(item, SelectItem) and item.field is None:
@@ -489,7 +516,8 @@ def counted_rows(
 
 
 def _counted(level: Relation, from_item: sql.Composable, what: sql.Composable) -> sql.Composable:
-    counted = Relation(joins=level.inner_joins, where=level.where, select=[what])
+    joins = list(level.counted_joins.values())
+    counted = Relation(joins=joins, where=level.where, select=[what])
     return _select(counted, from_item, [], sql.SQL(""))
 
 
@@ -497,10 +525,14 @@ def after_write(
     catalog: Catalog, table: Table, query: ReadQuery
 ) -> Callable[[sql.Composable, bool, Bindings], sql.Composable]:
     """The result of a write whose ``select`` embeds: the written rows (``returning "t".*``,
-    a CTE at the top of the statement) read back with their embedded resources."""
+    a CTE at the top of the statement) read back with their embedded resources. The
+    top-level filters chose the rows the write touched; as in PostgREST they do not filter
+    its result again (a null filter on an embed is a column's there: 42703, or ignored by an
+    insert)."""
+    written = replace(query, where=[])
 
     def shape(write: sql.Composable, flagged: bool, bindings: Bindings) -> sql.Composable:
-        reader = Reader(catalog, table.schema, query, bindings, expand_star=True)
+        reader = Reader(catalog, table.schema, written, bindings, expand_star=True)
         level = reader.relation(table, table.name, query.select, ())
         reader.check_paths()
         source = sql.SQL("pgrst_write as {}").format(sql.Identifier(table.name))

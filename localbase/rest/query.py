@@ -7,6 +7,7 @@ identifiers and bound values.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from localbase.rest.errors import RestError, parse_error
@@ -95,6 +96,15 @@ class Logic:
 
 
 Condition = Filter | Logic
+
+
+def tests_embed(node: Filter, keys: Collection[str]) -> bool:
+    """``key=is.null`` / ``key=not.is.null`` on the key of an embed at the filter's level
+    (PostgREST v11+): whether the parent row has no related row / at least one. Any other
+    operator, or a JSON path, leaves it a filter on a column of that name."""
+    return (
+        node.op == "is" and node.value == "null" and not node.field.path and node.field.name in keys
+    )
 
 
 #: PostgREST's aggregate functions (``field.sum()``; ``count()`` alone is a ``CountItem``).

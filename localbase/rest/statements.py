@@ -8,7 +8,7 @@ uuid column fails with 22P02, ``n=eq.5`` compares numerically.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from localbase.rest.query import (
     ReadQuery,
     SelectItem,
     is_json_index,
+    tests_embed,
 )
 
 MAX_ROWS = 1000  # db-max-rows on Supabase
@@ -144,11 +145,19 @@ class Builder:
     def bind(self, value: object) -> sql.Composable:
         return self.bindings.add(value)
 
-    def condition(self, node: Condition) -> sql.Composable:
+    def condition(
+        self, node: Condition, embeds: Mapping[str, sql.Composable] | None = None
+    ) -> sql.Composable:
+        """``node`` as SQL. ``embeds``: the embeds of this level by key, each as SQL that is
+        true when the row has a related row, for ``key=[not.]is.null``."""
         if isinstance(node, Logic):
             joiner = sql.SQL(" and " if node.op == "and" else " or ")
-            inner = sql.SQL("({})").format(joiner.join(self.condition(c) for c in node.children))
+            children = (self.condition(c, embeds) for c in node.children)
+            inner = sql.SQL("({})").format(joiner.join(children))
             return sql.SQL("not {}").format(inner) if node.negate else inner
+        if embeds and tests_embed(node, embeds):
+            present = embeds[node.field.name]
+            return present if node.negate else sql.SQL("not ({})").format(present)
         expr = self._filter(node)
         return sql.SQL("not ({})").format(expr) if node.negate else expr
 
