@@ -68,6 +68,29 @@ def _wait_for(rest_http: httpx.Client, wanted: tuple[bool, bool], timeout: float
         assert time.monotonic() < deadline, f"configuration {seen}, expected {wanted}"
 
 
+@pytest.fixture(scope="module")
+def module_schema(
+    request: pytest.FixtureRequest, admin_sql: Callable[[str], None]
+) -> Iterator[None]:
+    """The tables and functions a test module declares in ``SCHEMA``, made once for its tests
+    and removed after them with its ``DROP``."""
+    admin_sql(request.module.SCHEMA)
+    yield
+    admin_sql(request.module.DROP)
+
+
+@pytest.fixture
+def db(module_schema: None, service_client: Client) -> Client:
+    """The service-role client, over the module's ``SCHEMA``."""
+    return service_client
+
+
+@pytest.fixture
+def http(module_schema: None, rest_http: httpx.Client) -> httpx.Client:
+    """Raw HTTP to /rest/v1 with the service key, over the module's ``SCHEMA``."""
+    return rest_http
+
+
 @pytest.fixture
 def make_bucket(
     service_client: Client, admin_sql: Callable[[str], None]

@@ -7,7 +7,7 @@ like a table overrides the foreign keys to it (and so settles their ambiguity)."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -61,33 +61,17 @@ language sql stable as $$ select * from public.{PAGES} where id = $1.parent $$;
 create function public.{ALL_GAMES}() returns setof public.{GAMES}
 language sql stable as $$ select * from public.{GAMES} order by id $$;
 """
+DROP = (
+    f"drop function if exists public.{DESIGNERS}; drop function public.{DESIGNER}, "
+    f"public.{DESIGNER_NOSET}, public.{GAMES_OF}, public.{MY_NOTES}, public.{PARENT}, "
+    f"public.{ALL_GAMES}; drop table public.{NOTES}, public.{PAGES}, public.{GAMES}, "
+    f"public.{DESIGNERS}"
+)
 #: Named like the table: replaces the two foreign keys from games to designers.
 OVERRIDE = f"""
 create function public.{DESIGNERS}(public.{GAMES}) returns setof public.{DESIGNERS} rows 1
 language sql stable as $$ select * from public.{DESIGNERS} where id = $1.publisher_id $$;
 """
-
-
-@pytest.fixture(scope="module")
-def studio(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop function if exists public.{DESIGNERS}; drop function public.{DESIGNER}, "
-        f"public.{DESIGNER_NOSET}, public.{GAMES_OF}, public.{MY_NOTES}, public.{PARENT}, "
-        f"public.{ALL_GAMES}; drop table public.{NOTES}, public.{PAGES}, public.{GAMES}, "
-        f"public.{DESIGNERS}"
-    )
-
-
-@pytest.fixture
-def db(studio: None, service_client: Client) -> Client:
-    return service_client
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, studio: None) -> httpx.Client:
-    return rest_http
 
 
 def test_to_one_with_rows_1_and_without_setof(db: Client) -> None:
@@ -204,7 +188,9 @@ def test_in_a_writes_result(db: Client) -> None:
     db.table(GAMES).delete().eq("id", 9).execute()
 
 
-def test_rls_on_the_functions_table_applies(localbase: LocalbaseProcess, studio: None) -> None:
+def test_rls_on_the_functions_table_applies(
+    localbase: LocalbaseProcess, module_schema: None
+) -> None:
     owner = user_client(localbase, OWNER)
     rows = owner.table(GAMES).select(f"id,{MY_NOTES}(body)").eq("id", 1).execute().data
     assert rows == [{"id": 1, MY_NOTES: [{"body": "mine"}]}]

@@ -8,7 +8,6 @@ and fuzzed filters that never get a 5xx."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -73,27 +72,11 @@ grant execute on function public.{PROJECTS_OF}(int), public.{OWNER_CLIENT}(publi
   to anon, authenticated, service_role;
 notify pgrst, 'reload schema';
 """
-
-
-@pytest.fixture(scope="module")
-def plant(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop function public.{PROJECTS_OF}(int), public.{OWNER_CLIENT}(public.{PROJECTS});"
-        f"drop table public.{USERS_TASKS}, public.{USERS}, public.{TASKS}, public.{PROJECTS}, "
-        f"public.{CLIENTINFO}, public.{CONTACTS}, public.{CLIENTS}"
-    )
-
-
-@pytest.fixture
-def db(plant: None, service_client: Client) -> Client:
-    return service_client
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, plant: None) -> httpx.Client:
-    return rest_http
+DROP = (
+    f"drop function public.{PROJECTS_OF}(int), public.{OWNER_CLIENT}(public.{PROJECTS});"
+    f"drop table public.{USERS_TASKS}, public.{USERS}, public.{TASKS}, public.{PROJECTS}, "
+    f"public.{CLIENTINFO}, public.{CONTACTS}, public.{CLIENTS}"
+)
 
 
 def _names(rows: list[dict[str, object]]) -> list[object]:
@@ -286,7 +269,9 @@ def test_spreads(db: Client) -> None:
     ]
 
 
-def test_rls_on_the_embedded_table_decides(localbase: LocalbaseProcess, plant: None) -> None:
+def test_rls_on_the_embedded_table_decides(
+    localbase: LocalbaseProcess, module_schema: None
+) -> None:
     owner = user_client(localbase, OWNER).table(PROJECTS)
     mine = owner.select(f"name,{TASKS}(name)", count=CountMethod.exact).not_.is_(TASKS, "null")
     seen = mine.order("id").execute()

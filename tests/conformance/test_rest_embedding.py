@@ -6,7 +6,6 @@ spreads, PGRST200/201/108, RLS on embedded tables, embeds in a write's result, a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -58,21 +57,10 @@ grant select, insert, update, delete on public.{AUTHORS}, public.{BOOKS}, public
   public.{BOOK_TAGS}, public.{PROFILES}, public.{NOTES}, public.{SHELF}
   to anon, authenticated, service_role;
 """
-
-
-@pytest.fixture(scope="module")
-def library(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop view public.{SHELF}; drop table public.{NOTES}, public.{PROFILES}, "
-        f"public.{BOOK_TAGS}, public.{TAGS}, public.{BOOKS}, public.{AUTHORS}"
-    )
-
-
-@pytest.fixture
-def db(library: None, service_client: Client) -> Client:
-    return service_client
+DROP = (
+    f"drop view public.{SHELF}; drop table public.{NOTES}, public.{PROFILES}, "
+    f"public.{BOOK_TAGS}, public.{TAGS}, public.{BOOKS}, public.{AUTHORS}"
+)
 
 
 def test_many_to_one_with_hint_and_aliases(db: Client) -> None:
@@ -222,7 +210,7 @@ def test_embedded_order_limit_offset_and_or(db: Client) -> None:
     assert either == [{"name": "ann", BOOKS: [{"title": "a1"}]}]
 
 
-def test_order_parents_by_a_to_one_column(localbase: LocalbaseProcess, library: None) -> None:
+def test_order_parents_by_a_to_one_column(localbase: LocalbaseProcess, module_schema: None) -> None:
     response = _get(
         localbase, BOOKS, select=f"title,a:{AUTHORS}!author_id(name)", order="a(name).desc,title"
     )
@@ -281,7 +269,7 @@ def test_missing_ambiguous_and_unselected_relationships(db: Client) -> None:
     assert unselected.value.code == "PGRST108"
 
 
-def test_rls_on_an_embedded_table_applies(localbase: LocalbaseProcess, library: None) -> None:
+def test_rls_on_an_embedded_table_applies(localbase: LocalbaseProcess, module_schema: None) -> None:
     client = user_client(localbase, OWNER)
     rows = client.table(BOOKS).select(f"id,{NOTES}(body)").eq("id", 1).execute().data
     assert rows == [{"id": 1, NOTES: [{"body": "mine"}]}]
@@ -320,11 +308,6 @@ def test_embedding_with_exact_count(db: Client) -> None:
 def _get(localbase: LocalbaseProcess, table: str, **params: str) -> httpx.Response:
     headers = {"apikey": localbase.service_key, "Authorization": f"Bearer {localbase.service_key}"}
     return httpx.get(f"{localbase.url}/rest/v1/{table}", params=params, headers=headers)
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, library: None) -> httpx.Client:
-    return rest_http
 
 
 pieces = st.sampled_from(

@@ -7,7 +7,6 @@ returning scalars or ``table(…)`` have no relationships: PGRST200."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -73,27 +72,11 @@ language sql stable as $$ select count(*)::int from public.{BOOKS} $$;
 create function public.{BOOK_ROWS}() returns table (id int, title text)
 language sql stable as $$ select id, title from public.{BOOKS} $$;
 """
-
-
-@pytest.fixture(scope="module")
-def library(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop function public.{BOOKS_BY}, public.{BOOK}, public.{ADD_BOOK}, "
-        f"public.{BOOK_COUNT}, public.{BOOK_ROWS}; drop table public.{NOTES}, "
-        f"public.{BOOK_TAGS}, public.{TAGS}, public.{BOOKS}, public.{AUTHORS}"
-    )
-
-
-@pytest.fixture
-def db(library: None, service_client: Client) -> Client:
-    return service_client
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, library: None) -> httpx.Client:
-    return rest_http
+DROP = (
+    f"drop function public.{BOOKS_BY}, public.{BOOK}, public.{ADD_BOOK}, "
+    f"public.{BOOK_COUNT}, public.{BOOK_ROWS}; drop table public.{NOTES}, "
+    f"public.{BOOK_TAGS}, public.{TAGS}, public.{BOOKS}, public.{AUTHORS}"
+)
 
 
 def test_set_returning_function_embeds_its_tables_relationships(db: Client) -> None:
@@ -184,7 +167,7 @@ def test_a_volatile_function_returns_its_new_rows_with_embeds(db: Client) -> Non
     db.table(BOOKS).delete().eq("id", 50).execute()
 
 
-def test_rls_on_an_embedded_table_applies(localbase: LocalbaseProcess, library: None) -> None:
+def test_rls_on_an_embedded_table_applies(localbase: LocalbaseProcess, module_schema: None) -> None:
     owner = user_client(localbase, OWNER)
     mine = owner.rpc(BOOK, {"book_id": 1}).select(f"id,{NOTES}(body)").execute().data
     assert mine == {"id": 1, NOTES: [{"body": "mine"}]}

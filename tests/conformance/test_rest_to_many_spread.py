@@ -7,7 +7,7 @@ to-one spread, writes' results, RLS on the spread table, what still errors, and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -61,26 +61,10 @@ grant select, insert, update, delete on public.{FACTORIES}, public.{CATEGORIES},
   public.{PROCESSES}, public.{COSTS}, public.{SUPERVISORS}, public.{PROCESS_SUPERVISOR}
   to anon, authenticated, service_role;
 """
-
-
-@pytest.fixture(scope="module")
-def plant(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop table public.{PROCESS_SUPERVISOR}, public.{SUPERVISORS}, public.{COSTS}, "
-        f"public.{PROCESSES}, public.{CATEGORIES}, public.{FACTORIES}"
-    )
-
-
-@pytest.fixture
-def db(plant: None, service_client: Client) -> Client:
-    return service_client
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, plant: None) -> httpx.Client:
-    return rest_http
+DROP = (
+    f"drop table public.{PROCESS_SUPERVISOR}, public.{SUPERVISORS}, public.{COSTS}, "
+    f"public.{PROCESSES}, public.{CATEGORIES}, public.{FACTORIES}"
+)
 
 
 def test_each_column_becomes_an_array(db: Client) -> None:
@@ -247,7 +231,7 @@ def test_filters_inner_and_count(db: Client) -> None:
     assert inner.count == 2
 
 
-def test_rls_on_the_spread_table_applies(localbase: LocalbaseProcess, plant: None) -> None:
+def test_rls_on_the_spread_table_applies(localbase: LocalbaseProcess, module_schema: None) -> None:
     owner = user_client(localbase, OWNER).table(FACTORIES)
     rows = (
         owner.select(f"name,...{PROCESSES}(process:name)")

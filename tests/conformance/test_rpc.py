@@ -5,7 +5,6 @@ Content-Range of a scalar result, and ``tx=rollback``."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -41,29 +40,13 @@ grant select on public.{P}_channels, public.{P}_messages to service_role;
 grant insert on public.{P}_messages to service_role;
 grant execute on all functions in schema public to service_role;
 """
-
-
-@pytest.fixture(scope="module")
-def functions(admin_sql: Callable[[str], None]) -> Iterator[None]:
-    admin_sql(SCHEMA)
-    yield
-    admin_sql(
-        f"drop function public.{P}_get_messages, public.{P}_ov(boolean), public.{P}_ov(int), "
-        f"public.{P}_ov(text), public.{P}_only_int, public.{P}_pair(int), "
-        f"public.{P}_pair(text), public.{P}_add, public.{P}_two, public.{P}_blurb, "
-        f"public.{P}_dflt(), public.{P}_dflt(text);"
-        f"drop table public.{P}_channels, public.{P}_messages"
-    )
-
-
-@pytest.fixture
-def db(functions: None, service_client: Client) -> Client:
-    return service_client
-
-
-@pytest.fixture
-def http(rest_http: httpx.Client, functions: None) -> httpx.Client:
-    return rest_http
+DROP = (
+    f"drop function public.{P}_get_messages, public.{P}_ov(boolean), public.{P}_ov(int), "
+    f"public.{P}_ov(text), public.{P}_only_int, public.{P}_pair(int), "
+    f"public.{P}_pair(text), public.{P}_add, public.{P}_two, public.{P}_blurb, "
+    f"public.{P}_dflt(), public.{P}_dflt(text);"
+    f"drop table public.{P}_channels, public.{P}_messages"
+)
 
 
 def test_composite_argument_from_a_json_object(db: Client) -> None:
