@@ -1,5 +1,6 @@
-"""Fixtures of the conformance tests: raw HTTP to /rest/v1, PostgREST's in-database
-configuration, and for Storage buckets with unique ids and folder policies."""
+"""Fixtures of the conformance tests: raw HTTP to /rest/v1, a module's own tables and functions
+(its ``SCHEMA`` and ``DROP``), PostgREST's in-database configuration, RLS policies on
+``realtime.messages``, and for Storage buckets with unique ids and folder policies."""
 
 from __future__ import annotations
 
@@ -89,6 +90,22 @@ def db(module_schema: None, service_client: Client) -> Client:
 def http(module_schema: None, rest_http: httpx.Client) -> httpx.Client:
     """Raw HTTP to /rest/v1 with the service key, over the module's ``SCHEMA``."""
     return rest_http
+
+
+@pytest.fixture
+def policies(admin_sql: Callable[[str], None]) -> Iterator[Callable[[str], None]]:
+    """Create RLS policies on ``realtime.messages`` (``"for select to authenticated using …"``);
+    dropped after the test."""
+    names: list[str] = []
+
+    def create(body: str) -> None:
+        name = f"p_{uuid.uuid4().hex[:10]}"
+        admin_sql(f"create policy {name} on realtime.messages {body}")
+        names.append(name)
+
+    yield create
+    for name in names:
+        admin_sql(f"drop policy if exists {name} on realtime.messages")
 
 
 @pytest.fixture

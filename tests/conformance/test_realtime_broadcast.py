@@ -40,22 +40,6 @@ PRIVATE = {"broadcast": {"ack": False, "self": False}, "private": True}
 LIMIT_BYTES = 256 * 1000 + 500
 
 
-@pytest.fixture
-def policies(admin_sql: SQL) -> Iterator[Callable[[str], None]]:
-    """Create RLS policies on ``realtime.messages`` (``"for select to authenticated using …"``);
-    dropped after the test."""
-    names: list[str] = []
-
-    def create(body: str) -> None:
-        name = f"p_{uuid.uuid4().hex[:10]}"
-        admin_sql(f"create policy {name} on realtime.messages {body}")
-        names.append(name)
-
-    yield create
-    for name in names:
-        admin_sql(f"drop policy if exists {name} on realtime.messages")
-
-
 def read_policy(topic: str, extensions: str = "'broadcast'") -> str:
     return (
         f"for select to authenticated using (realtime.topic() = '{topic}'"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -194,20 +194,6 @@ async def test_p9_bad_presence_pushes(
         reply = await sock.frame()
         assert reply["ref"] == ref
         assert reply["payload"] == {"status": "error", "response": response}
-
-
-@pytest.fixture
-def policies(admin_sql: SQL) -> Iterator[Callable[[str], None]]:
-    names: list[str] = []
-
-    def create(body: str) -> None:
-        name = f"p_{uuid.uuid4().hex[:10]}"
-        admin_sql(f"create policy {name} on realtime.messages {body}")
-        names.append(name)
-
-    yield create
-    for name in names:
-        admin_sql(f"drop policy if exists {name} on realtime.messages")
 
 
 async def test_p10_private_presence_denied(
