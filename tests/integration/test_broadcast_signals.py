@@ -15,7 +15,8 @@ from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
 from devstack.localbase import LocalbaseProcess
 from tests.conftest import make_jwt
-from tests.helpers import Sql, claim, enqueue, studio_sql
+from tests.helpers import Sql, claim, enqueue, status, studio_sql
+from worker.stopping import StopReason
 
 
 @pytest.fixture
@@ -92,6 +93,9 @@ def test_every_way_of_taking_a_job_away_tells_its_worker(
     sql("delete from realtime.messages where topic like 'jobdock:%'")
     sql(statement, job_id)
     assert stops(sql) == {"jobdock:worker:w1": [(job_id, lease, reason)]}
+    # The worker names a stop it notices itself (postgres_changes, a poll, a fence) by the same
+    # rule: the reason the SQL sends is the one it would derive from the row.
+    assert StopReason.for_status(status(sql, job_id)) == reason
 
 
 def test_a_reclaim_tells_the_worker_that_lost_the_job(sql: Sql) -> None:
