@@ -19,11 +19,13 @@ from devstack.child import ROOT
 
 
 def worktree(rev: str, path: Path) -> Path:
-    subprocess.run(
+    made = subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if made.returncode != 0:
+        raise SystemExit(f"startup.py: --against {rev}: {made.stderr.strip() or 'git failed'}")
     return path
 
 
